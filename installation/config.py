@@ -1,0 +1,266 @@
+"""The show schema: one validated TOML file per show, plus `--set a.b=v` overrides.
+
+Every field has a comment (its `description`). Fields made with `live(...)` are live
+parameters: the frame loop reads them from `params.Params`, OSC addresses them as
+`/installation/<section>/<name>`, and their range is the clamp range. The README's OSC
+address list is generated from this file, so it is the one source of truth.
+
+Unknown keys and wrong types are errors that name the key and the file, raised before
+the first frame.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ShowConfigError(ValueError):
+    """A show file or override that cannot be used; the message names file and key."""
+
+
+def live(default: float, lo: float, hi: float, doc: str, smoothing: float = 0.15) -> Any:
+    """A live parameter: a float in [lo, hi] that OSC, audio and cues may change mid-show.
+
+    `smoothing` is the time constant in seconds that the frame loop eases new values with.
+    """
+    return Field(
+        default,
+        ge=lo,
+        le=hi,
+        description=doc,
+        json_schema_extra={"live": True, "lo": lo, "hi": hi, "smoothing": smoothing},
+    )
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ShowSection(Section):
+    name: str = Field("untitled", description="Shown in logs and OSC status replies.")
+    width: int = Field(1280, ge=16, le=8192, description="Output width in pixels (window and recording).")
+    height: int = Field(720, ge=16, le=8192, description="Output height in pixels (window and recording).")
+    fps: float = Field(30.0, gt=0, le=240, description="Display and recording frame rate.")
+    seed: int = Field(0, ge=0, description="Seeds every random choice of the show, so renders repeat exactly.")
+
+
+class ModelSection(Section):
+    checkpoint: str = Field(
+        "../checkpoints/hubble64.pt",
+        description="Generator checkpoint, relative to the show file; 'random:SEED' builds an untrained stand-in.",
+    )
+    device: str = Field("auto", description="'auto' (CUDA if present, else CPU), 'cpu', 'cuda' or 'cuda:N'.")
+    noise: Literal["const", "random", "none"] = Field("const", description="Per-layer noise mode.")
+    truncation_cutoff: int | None = Field(None, ge=0, description="Apply truncation only to the first N ws (None: all).")
+    threads: int = Field(0, ge=0, le=256, description="torch CPU threads for the generator worker (0: choose).")
+
+
+class LatentSection(Section):
+    mode: Literal["slerp_z", "lerp_w", "walk"] = Field(
+        "slerp_z", description="slerp_z: great circles between keyframe z's; lerp_w: straight lines in W; walk: smooth random walk."
+    )
+    seeds: list[int] = Field([1, 2, 3, 4, 5, 6], description="Keyframes as NVlabs-compatible seeds.")
+    w_files: list[str] = Field([], description="Keyframes as saved w's (.npy, e.g. from `installation project`), relative to the show file.")
+    seconds_per_keyframe: float = Field(6.0, gt=0, description="Travel time from one keyframe to the next at speed 1.")
+    loop: bool = Field(True, description="Return from the last keyframe to the first, seamlessly.")
+    speed: float = live(1.0, 0.0, 8.0, "Multiplier on the travel speed; 0 holds the current image.")
+    truncation: float = live(0.7, 0.0, 1.5, "Truncation psi: 0 is the average image, 1 the full variety.")
+    walk_step: float = live(0.35, 0.0, 2.0, "Random-walk mode: how far the walk wanders per keyframe interval.")
+
+
+class CrossfadeSection(Section):
+    enabled: bool = Field(True, description="Blend the last two content frames so a slow generator looks smooth.")
+
+
+class WarpSection(Section):
+    swirl: float = live(0.6, -10.0, 10.0, "Swirl strength in radians at the centre.")
+    swirl_radius: float = live(0.45, 0.01, 2.0, "Swirl falloff radius, in units of the image height.")
+    swirl_x: float = live(0.5, 0.0, 1.0, "Swirl centre, x (0 left, 1 right).")
+    swirl_y: float = live(0.5, 0.0, 1.0, "Swirl centre, y (0 bottom, 1 top).")
+    swirl_speed: float = live(0.3, -10.0, 10.0, "How fast the swirl angle oscillates over time (Hz).")
+    flow: float = live(0.01, 0.0, 0.2, "Curl-noise flow warp strength (fraction of the image per frame).")
+    flow_scale: float = live(3.0, 0.1, 50.0, "Curl-noise spatial frequency.")
+    flow_speed: float = live(0.2, 0.0, 10.0, "How fast the curl-noise field evolves.")
+
+
+class FeedbackSection(Section):
+    amount: float = live(0.55, 0.0, 0.99, "How much of the previous output stays in the new one.")
+    zoom: float = live(1.004, 0.8, 1.25, "Zoom of the fed-back image per frame (>1 flows outward).")
+    rotate: float = live(0.002, -0.5, 0.5, "Rotation of the fed-back image per frame, radians.")
+
+
+class GradeSection(Section):
+    exposure: float = live(0.0, -4.0, 4.0, "Exposure in stops.")
+    contrast: float = live(1.05, 0.0, 3.0, "Contrast around mid-grey.")
+    saturation: float = live(1.1, 0.0, 3.0, "Saturation; 0 is greyscale.")
+    gamma: float = live(1.0, 0.2, 5.0, "Output gamma.")
+    hue: float = live(0.0, -1.0, 1.0, "Hue rotation in turns.")
+    vignette: float = live(0.25, 0.0, 1.0, "Darkening toward the corners.")
+
+
+class DreamSection(Section):
+    enabled: bool = Field(False, description="Run live DeepDream on the generated frames.")
+    net: str = Field("discriminator", description="'discriminator' (of the loaded checkpoint), 'resnet18'..'resnet152', or a dreamer file.")
+    weights: str | None = Field(None, description="Local weights for a ResNet dreamer, relative to the show file.")
+    layer: str = Field("b16", description="Layer to maximise, by name (`installation dream --list-layers NET`).")
+    resolution: int = Field(128, ge=16, le=1024, description="The dream runs on a copy this many pixels high.")
+    strength: float = live(0.5, 0.0, 1.0, "Mix of the dream detail over the original.")
+    step: float = live(0.02, 0.0, 0.5, "Normalised gradient-ascent step size.")
+    steps_per_frame: int = Field(1, ge=1, le=20, description="Gradient steps per content frame.")
+    octave_scale: float = live(1.4, 1.0, 3.0, "Scale between octaves.")
+    octaves: int = Field(3, ge=1, le=8, description="Number of octaves cycled across frames.")
+    decay: float = live(0.92, 0.0, 1.0, "How much carried dream detail survives each frame.")
+    focus_x: float = live(0.5, 0.0, 1.0, "Dream brush centre, x.")
+    focus_y: float = live(0.5, 0.0, 1.0, "Dream brush centre, y.")
+    focus_radius: float = live(2.0, 0.0, 2.0, "Dream brush radius (2 covers everything).")
+    focus_softness: float = live(0.2, 0.0, 1.0, "Dream brush edge softness.")
+
+
+class OscSection(Section):
+    enabled: bool = Field(True, description="Listen for OSC messages.")
+    host: str = Field("127.0.0.1", description="Address to bind. Anything but loopback needs `allow`.")
+    port: int = Field(9000, ge=1, le=65535, description="UDP port.")
+    allow: list[str] = Field([], description="Source addresses or networks (CIDR) allowed when bound beyond loopback.")
+    status_to: str | None = Field(None, description="'host:port' that receives /installation/status every second.")
+
+    @field_validator("host")
+    @classmethod
+    def _host_not_empty(cls, v: str) -> str:
+        if not v:
+            raise ValueError("host must not be empty")
+        return v
+
+
+class AudioSection(Section):
+    enabled: bool = Field(False, description="Analyse live audio input.")
+    device: str | int | None = Field(None, description="Input device by name or index (None: the default input).")
+    samplerate: int = Field(44100, ge=8000, le=192000, description="Input sample rate.")
+    blocksize: int = Field(1024, ge=64, le=16384, description="Frames per analysis block.")
+    bands: int = Field(8, ge=1, le=64, description="Number of log-spaced band energies.")
+    gain: float = live(1.0, 0.0, 10.0, "Input gain applied before analysis.")
+
+
+class Mapping(Section):
+    source: str = Field(..., description="A feature ('audio.rms', 'audio.band3', 'audio.onset', 'audio.beat') or an OSC input ('osc.fader1').")
+    target: str = Field(..., description="A live parameter, 'section.name' (e.g. 'latent.speed').")
+    range: tuple[float, float] = Field((0.0, 1.0), description="Target values for source 0 and source 1.")
+    curve: Literal["linear", "exp", "log", "smoothstep"] = Field("linear", description="Shape from source to target.")
+    smoothing: float = Field(0.1, ge=0.0, le=10.0, description="Time constant in seconds.")
+    mode: Literal["set", "add"] = Field("set", description="set: replaces the value; add: offsets the base value.")
+
+
+class RecordSection(Section):
+    path: str | None = Field(None, description="Record every displayed frame to this mp4 (relative to the working directory).")
+    crf: int = Field(18, ge=0, le=51, description="H.264 quality (lower is better, 18 is visually lossless).")
+    queue: int = Field(64, ge=1, le=10000, description="Frames that may wait for the encoder before new ones are dropped (live only).")
+
+
+class ShowConfig(Section):
+    show: ShowSection = Field(default_factory=ShowSection, description="Output size, rate and seed.")
+    model: ModelSection = Field(default_factory=ModelSection, description="The generator.")
+    latent: LatentSection = Field(default_factory=LatentSection, description="The latent trajectory.")
+    crossfade: CrossfadeSection = Field(default_factory=CrossfadeSection, description="Content-frame crossfade.")
+    warp: WarpSection = Field(default_factory=WarpSection, description="Swirl and flow warps.")
+    feedback: FeedbackSection = Field(default_factory=FeedbackSection, description="Video feedback.")
+    grade: GradeSection = Field(default_factory=GradeSection, description="Colour grade.")
+    dream: DreamSection = Field(default_factory=DreamSection, description="Live DeepDream.")
+    osc: OscSection = Field(default_factory=OscSection, description="OSC control.")
+    audio: AudioSection = Field(default_factory=AudioSection, description="Audio analysis.")
+    mappings: list[Mapping] = Field([], description="Feature -> parameter mappings.")
+    record: RecordSection = Field(default_factory=RecordSection, description="Recording.")
+
+    # Where the show file lives; relative paths in the file resolve against it. Not a key.
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder of the show file.")
+
+    def resolve(self, path: str) -> Path:
+        """A path from the show file, made absolute against the show's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: invalid show file"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  unknown key '{key}'")
+        else:
+            got = e.get("input")
+            lines.append(f"  key '{key}': {e['msg']} (got {got!r})")
+    return "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'a.b=v' -> (['a', 'b'], v), with v parsed as a TOML value (bare words as strings)."""
+    if "=" not in text:
+        raise ShowConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. latent.speed=0.5")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ShowConfigError(f"--set {text!r}: empty key")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.split("."), value
+
+
+def _apply_override(data: dict, path: list[str], value: Any) -> None:
+    node = data
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ShowConfigError(f"--set {'.'.join(path)}: '{part}' is not a section")
+    node[path[-1]] = value
+
+
+def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ShowConfig:
+    """Read, override and validate a show file. Raises ShowConfigError naming file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ShowConfigError(f"{path}: show file not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ShowConfigError(f"{path}: not valid TOML: {e}") from None
+    for text in overrides:
+        key, value = parse_override(text)
+        _apply_override(data, key, value)
+    if "base_dir" in data:
+        raise ShowConfigError(f"{path}: unknown key 'base_dir'")
+    return validate_show(data, source=str(path), base_dir=path.resolve().parent)
+
+
+def validate_show(data: dict, source: str = "<show>", base_dir: Path | None = None) -> ShowConfig:
+    try:
+        cfg = ShowConfig.model_validate(data)
+    except ValidationError as e:
+        raise ShowConfigError(_format_errors(source, e)) from None
+    if base_dir is not None:
+        cfg.base_dir = base_dir
+    _check_cross_field(cfg, source)
+    return cfg
+
+
+def _check_cross_field(cfg: ShowConfig, source: str) -> None:
+    from installation.params import live_specs  # local: params imports this module
+
+    names = {s.key for s in live_specs()}
+    for i, m in enumerate(cfg.mappings):
+        if m.target not in names:
+            raise ShowConfigError(
+                f"{source}: key 'mappings.{i}.target': '{m.target}' is not a live parameter "
+                f"(one of: {', '.join(sorted(names))})"
+            )
+    loopback = cfg.osc.host in ("127.0.0.1", "localhost", "::1")
+    if cfg.osc.enabled and not loopback and not cfg.osc.allow:
+        raise ShowConfigError(
+            f"{source}: key 'osc.allow': binding OSC to {cfg.osc.host} opens it to the network; "
+            "list the allowed source addresses or networks"
+        )
+    if not cfg.latent.seeds and not cfg.latent.w_files:
+        raise ShowConfigError(f"{source}: key 'latent.seeds': need at least one keyframe (seeds or w_files)")
