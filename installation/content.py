@@ -1,0 +1,129 @@
+"""The content worker: w -> generated (and optionally dreamed) frame, off the display thread.
+
+The display loop posts the newest request and never waits; the worker always takes the
+newest request and drops stale ones, and hands back the newest finished frame. Offline
+renders call `produce()` directly, so every output frame has its own content frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ContentRequest:
+    w: torch.Tensor  # [1, num_ws, w_dim]
+    params: dict[str, float]
+    dream: bool
+    serial: int = 0
+
+
+@dataclass
+class ContentFrame:
+    image: np.ndarray  # uint8 [H, W, 3], row 0 = top
+    serial: int
+    seconds: float  # time the worker spent on it
+    made_at: float = field(default_factory=time.perf_counter)
+
+
+def to_uint8_image(img: torch.Tensor) -> np.ndarray:
+    """[1, 3, H, W] in [-1, 1] -> uint8 [H, W, 3], converted as NVlabs does; NaN/Inf become 0."""
+    img = torch.nan_to_num(img[0].float(), nan=0.0, posinf=1.0, neginf=-1.0)
+    x = (img.permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    return x.cpu().numpy()
+
+
+class ContentWorker:
+    """Runs generator (+ dreamer) on its own thread at its own rate."""
+
+    def __init__(self, generator, noise_mode: str, dreamer=None, threads: int = 0):
+        self.G = generator
+        self.noise_mode = noise_mode
+        self.dreamer = dreamer
+        self.threads = threads
+        self._cond = threading.Condition()
+        self._request: ContentRequest | None = None
+        self._result: ContentFrame | None = None
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._serial = 0
+        self.frames_made = 0
+        self.requests_dropped = 0
+        self.errors = 0
+        self._last_error: str | None = None
+        self._durations: list[float] = []
+
+    # -- the work itself, shared by the thread and offline renders ------------------------
+    @torch.no_grad()
+    def produce(self, req: ContentRequest) -> ContentFrame:
+        start = time.perf_counter()
+        img = self.G.synthesis(req.w, noise_mode=self.noise_mode)  # [1, 3, R, R]
+        image = to_uint8_image(img)
+        if req.dream and self.dreamer is not None:
+            with torch.enable_grad():
+                image = self.dreamer.step(image, req.params, None)
+        return ContentFrame(image=image, serial=req.serial, seconds=time.perf_counter() - start)
+
+    # -- threaded use ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="content-worker", daemon=True)
+        self._thread.start()
+
+    def submit(self, w: torch.Tensor, params: dict[str, float], dream: bool) -> None:
+        """Post the newest request; an unconsumed older one is dropped."""
+        with self._cond:
+            if self._request is not None:
+                self.requests_dropped += 1
+            self._serial += 1
+            self._request = ContentRequest(w=w, params=params, dream=dream, serial=self._serial)
+            self._cond.notify()
+
+    def take(self) -> ContentFrame | None:
+        """The newest finished frame since the last call, or None."""
+        with self._cond:
+            result, self._result = self._result, None
+            return result
+
+    def content_fps(self) -> float:
+        recent = self._durations[-30:]
+        return 0.0 if not recent else 1.0 / max(1e-6, float(np.mean(recent)))
+
+    def _run(self) -> None:
+        if self.threads > 0:
+            torch.set_num_threads(self.threads)
+        while True:
+            with self._cond:
+                while self._request is None and not self._stop:
+                    self._cond.wait(0.5)
+                if self._stop:
+                    return
+                req, self._request = self._request, None
+            try:
+                frame = self.produce(req)
+            except Exception as e:  # a bad frame must not stop the show: log once, keep the last one
+                self.errors += 1
+                msg = f"{type(e).__name__}: {e}"
+                if msg != self._last_error:
+                    log.exception("content worker: frame failed (the last good frame stays up)")
+                    self._last_error = msg
+                continue
+            with self._cond:
+                self._result = frame
+                self.frames_made += 1
+                self._durations.append(frame.seconds)
+                del self._durations[:-120]
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
