@@ -127,6 +127,188 @@ def render(show_file, overrides, out, seconds, audio, verbose):
     _report(stats, "render")
 
 
+# --- training: dataset, train, metrics, project (installation/train, installation/project.py) ---
+
+
+@cli.command()
+@click.argument("src", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--res", type=int, required=True, help="Output resolution (a power of two).")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="Dataset folder, or a .zip file name.")
+@click.option("--crops", type=int, help="N random crops per image instead of one centre crop (--hubble: total).")
+@click.option("--max-scale", type=float, help="Random crops span res..res*max_scale source pixels (default 1; --hubble 4).")
+@click.option("--hubble", is_flag=True, help="Build from the Hubble eXtreme Deep Field image bundled with scikit-image.")
+@click.option("--seed", default=0, show_default=True, help="Seed for the random crops.")
+def dataset(src, res, out, crops, max_scale, hubble, seed):
+    """Make a training dataset of RES x RES PNGs (+ dataset.json) from a folder or zip of images."""
+    from installation.train.dataset import DatasetError, make_dataset
+
+    if (src is None) == (not hubble):
+        raise UserError("give either SRC (a folder or .zip of images) or --hubble, not both or neither")
+    try:
+        rep = make_dataset(None if hubble else str(src), res, out, crops=crops, hubble=hubble, seed=seed,
+                           max_scale=max_scale)
+    except DatasetError as e:
+        raise UserError(str(e)) from None
+    click.echo(f"wrote {rep.count} images of {res}x{res} to {rep.out}"
+               + (f"; skipped {len(rep.skipped)} unreadable file(s)" if rep.skipped else ""))
+
+
+@cli.command()
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run folder (checkpoints, grids, metrics).")
+@click.option("--res", type=int, help="Resolution (default: the dataset's).")
+@click.option("--batch", default=16, show_default=True, help="Global minibatch (split over processes).")
+@click.option("--lr", default=0.0025, show_default=True)
+@click.option("--gamma", type=float, help="R1 weight (default 0.0002 * res^2 / batch).")
+@click.option("--channel-base", default=8192, show_default=True)
+@click.option("--channel-max", default=256, show_default=True)
+@click.option("--map-layers", default=2, show_default=True)
+@click.option("--z-dim", default=256, show_default=True)
+@click.option("--w-dim", default=256, show_default=True)
+@click.option("--kimg", default=1000.0, show_default=True, help="Train until this many thousand real images.")
+@click.option("--snap-kimg", default=10.0, show_default=True, help="Snapshot (checkpoint, grid, SWD) every N kimg.")
+@click.option("--tick-kimg", default=1.0, show_default=True, help="A metrics.jsonl line every N kimg.")
+@click.option("--aug", type=click.Choice(["ada", "noaug"]), default="ada", show_default=True)
+@click.option("--target", default=0.6, show_default=True, help="ADA target for E[sign(D(real))].")
+@click.option("--ada-kimg", default=500.0, show_default=True, help="ADA speed: p can go 0->1 in this many kimg.")
+@click.option("--pl-weight", default=0.0, show_default=True, help="Path-length regularisation (0: off).")
+@click.option("--style-mix", default=0.9, show_default=True, help="Style-mixing probability.")
+@click.option("--ema-kimg", type=float, help="G_ema half-life in kimg (default batch * 10 / 32).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--resume", type=click.Path(exists=True), help="Continue a run: its folder (latest.pt) or a .pt file.")
+@click.option("--swd-num", default=512, show_default=True, help="Images per side for SWD at snapshots (0: off).")
+@click.option("--keep-snapshots", default=3, show_default=True)
+@click.option("--save-minutes", default=10.0, show_default=True, help="Also write latest.pt this often.")
+@click.option("--threads", type=int, help="torch CPU threads (default: all cores / processes).")
+def train(data, out, **kw):
+    """Train StyleGAN2-ADA on DATA (made by `installation dataset`). Resume with --resume RUN.
+
+    Several processes: torchrun --nproc_per_node N -m installation train ...
+    """
+    from installation.train.loop import TrainOptions, train as run_training
+
+    opts = TrainOptions(data=str(data), out=str(out), **kw)
+    try:
+        run_training(opts)
+    except (ValueError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
+
+
+@cli.command()
+@click.argument("checkpoint")
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option("--num", default=2048, show_default=True, help="Images per set (real halves are capped at N/2).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--seed", default=0, show_default=True)
+def metrics(checkpoint, data, num, as_json, device, seed):
+    """SWD (x1e3, ProGAN's Laplacian-patch metric) of CHECKPOINT vs DATA, with real-vs-real and untrained."""
+    import json
+
+    from installation.train.metrics_swd import metrics_report
+
+    try:
+        rep = metrics_report(checkpoint, str(data), num=num, device_name=device, seed=seed)
+    except (ValueError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
+    if as_json:
+        click.echo(json.dumps({"swd": rep["swd"], "swd_real_real": rep["swd_real_real"],
+                               "swd_untrained": rep["swd_untrained"]}))
+        return
+    for key in ("swd", "swd_real_real", "swd_untrained"):
+        levels = ", ".join(f"{r}px {v:.2f}" for r, v in rep["levels"][key].items())
+        click.echo(f"{key:14s} {rep[key]:8.2f}   ({levels})")
+    click.echo(f"({rep['num']} images per set; x1e3 as in ProGAN)")
+
+
+@cli.command()
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("checkpoint")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to save w (.npy).")
+@click.option("--steps", default=500, show_default=True)
+@click.option("--lr", default=0.1, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--seed", default=0, show_default=True)
+def project(image, checkpoint, out, steps, lr, device, seed):
+    """Find a w that makes CHECKPOINT's generator reproduce IMAGE; saves W.npy [num_ws, w_dim] and a PNG."""
+    from installation.project import ProjectionError, project_file
+
+    try:
+        rep = project_file(image, checkpoint, out, steps=steps, lr=lr, device_name=device, seed=seed)
+    except ProjectionError as e:
+        raise UserError(str(e)) from None
+    click.echo(f"saved {rep['w_path']} and {rep['png_path']} (loss {rep['first_loss']:.4f} -> {rep['final_loss']:.4f})")
+
+
+# --- generate (installation/generate.py) ---
+
+
+class _SeedList(click.ParamType):
+    name = "SEEDS"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        from installation.generate import parse_seeds
+
+        try:
+            return parse_seeds(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+@cli.command()
+@click.argument("checkpoint")
+@click.option("--seeds", type=_SeedList(), default="0-15", show_default=True,
+              help="Seeds to render: numbers and ranges, e.g. '0-15' or '0-3,7,9'. Seed s uses "
+                   "z = RandomState(s).randn(1, z_dim), as NVlabs, so seeds match their tools.")
+@click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True,
+              help="Truncation psi: 1 = no truncation, lower = closer to the average image (0.7 is typical).")
+@click.option("--trunc-cutoff", "truncation_cutoff", type=click.IntRange(min=1),
+              help="Truncate only the first N ws (coarse styles); default: all.")
+@click.option("--noise", "noise_mode", type=click.Choice(["const", "random", "none"]), default="const",
+              show_default=True, help="Per-pixel noise: the stored fixed noise, fresh random noise, or none.")
+@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True,
+              help="Folder for seed0000.png, seed0001.png, ... (created if missing).")
+@click.option("--grid", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also save all images tiled into this PNG, e.g. --grid grid.png.")
+@click.option("--grid-cols", type=click.IntRange(min=1), help="Columns of the grid (default: near-square).")
+@click.option("--device", default="auto", show_default=True, help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ...")
+def generate(checkpoint, seeds, truncation_psi, truncation_cutoff, noise_mode, outdir, grid, grid_cols, device):
+    """Render one PNG per seed from CHECKPOINT's generator (G_ema).
+
+    CHECKPOINT is a .pt file written by `installation train`, or 'random:SEED[:RES]' for an
+    untrained stand-in generator.
+    """
+    import torch
+
+    from installation.device import pick_device
+    from installation.generate import generate_images, save_grid, save_image
+    from installation.models.checkpoint import CheckpointError, load_generator
+
+    try:
+        dev = pick_device(device)
+    except (ValueError, RuntimeError) as e:
+        raise UserError(f"--device: {e}") from None
+    try:
+        G = load_generator(checkpoint, dev)
+    except CheckpointError as e:
+        raise UserError(str(e)) from None
+    if truncation_cutoff is not None and truncation_cutoff > G.num_ws:
+        raise UserError(f"--trunc-cutoff {truncation_cutoff} is more than the generator's {G.num_ws} ws")
+    with torch.inference_mode():
+        images = generate_images(G, seeds, truncation_psi, noise_mode, dev, truncation_cutoff=truncation_cutoff)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for seed, image in zip(seeds, images):
+        save_image(image, outdir / f"seed{seed:04d}.png")
+    msg = f"wrote {len(images)} images ({G.img_resolution}x{G.img_resolution}) to {outdir}"
+    if grid is not None:
+        save_grid(images, grid, cols=grid_cols)
+        msg += f" and the grid {grid}"
+    click.echo(msg)
+
 
 def main() -> None:
     cli(prog_name="installation")

@@ -134,6 +134,27 @@ class OscSection(Section):
             raise ValueError("host must not be empty")
         return v
 
+    @field_validator("allow")
+    @classmethod
+    def _allow_are_networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. '192.168.1.0/24')") from None
+        return v
+
+    @field_validator("status_to")
+    @classmethod
+    def _status_to_host_port(cls, v: str | None) -> str | None:
+        import re
+
+        if v is not None and not re.fullmatch(r"\[[^\]]+\]:\d{1,5}|[^:\[\]]+:\d{1,5}", v.strip()):
+            raise ValueError(f"{v!r} is not 'host:port' (e.g. '127.0.0.1:9001')")
+        return v
+
 
 class AudioSection(Section):
     enabled: bool = Field(False, description="Analyse live audio input.")
@@ -148,6 +169,9 @@ class Mapping(Section):
     source: str = Field(..., description="A feature ('audio.rms', 'audio.band3', 'audio.onset', 'audio.beat') or an OSC input ('osc.fader1').")
     target: str = Field(..., description="A live parameter, 'section.name' (e.g. 'latent.speed').")
     range: tuple[float, float] = Field((0.0, 1.0), description="Target values for source 0 and source 1.")
+    source_range: tuple[float, float] = Field(
+        (0.0, 1.0), description="Source values that map to range[0] and range[1] (e.g. (60, 180) for audio.tempo in bpm)."
+    )
     curve: Literal["linear", "exp", "log", "smoothstep"] = Field("linear", description="Shape from source to target.")
     smoothing: float = Field(0.1, ge=0.0, le=10.0, description="Time constant in seconds.")
     mode: Literal["set", "add"] = Field("set", description="set: replaces the value; add: offsets the base value.")

@@ -30,9 +30,18 @@ HUE_MAX = 1.0             # rotation about the grey axis: U(-pi, pi) * HUE_MAX
 CUTOUT_SIZE = 0.5         # side of the zeroed square, fraction of the image
 
 
+def _rand(shape, generator, device) -> torch.Tensor:
+    # Draw on the CPU from our own generator (reproducible on any device), then move.
+    return torch.rand(shape, generator=generator).to(device)
+
+
+def _randn(shape, generator, device) -> torch.Tensor:
+    return torch.randn(shape, generator=generator).to(device)
+
+
 def _gate(batch: int, prob: float, device, generator) -> torch.Tensor:
     """[batch] float mask: 1 where this transform fires for that image."""
-    return (torch.rand(batch, device=device, generator=generator) < prob).float()
+    return (_rand(batch, generator, device) < prob).float()
 
 
 def _eye(batch: int, n: int, device) -> torch.Tensor:
@@ -75,17 +84,17 @@ class AugmentPipe(torch.nn.Module):
         m = _eye(n, 3, dev)
         used = False
         if self._prob("xflip") > 0:
-            flip = _gate(n, self._prob("xflip"), dev, g) * (torch.rand(n, device=dev, generator=g) < 0.5).float()
+            flip = _gate(n, self._prob("xflip"), dev, g) * (_rand((n), g, dev) < 0.5).float()
             s = 1 - 2 * flip
             m = m @ _diag(s, torch.ones_like(s))
             used = True
         if self._prob("rotate90") > 0:
-            k = torch.randint(4, (n,), device=dev, generator=g).float() * _gate(n, self._prob("rotate90"), dev, g)
+            k = torch.randint(4, (n,), generator=g).to(dev).float() * _gate(n, self._prob("rotate90"), dev, g)
             m = m @ _rotation(k * (math.pi / 2))
             used = True
         if self._prob("xint") > 0:
             gate = _gate(n, self._prob("xint"), dev, g)
-            t = (torch.rand(n, 2, device=dev, generator=g) * 2 - 1) * XINT_MAX
+            t = (_rand((n, 2), g, dev) * 2 - 1) * XINT_MAX
             # Round to whole pixels: in normalised units one pixel is 2 / size.
             tx = torch.round(t[:, 0] * w) * 2 / w * gate
             ty = torch.round(t[:, 1] * h) * 2 / h * gate
@@ -93,7 +102,7 @@ class AugmentPipe(torch.nn.Module):
             used = True
         if self._prob("scale") > 0:
             gate = _gate(n, self._prob("scale"), dev, g)
-            s = torch.exp2(torch.randn(n, device=dev, generator=g) * SCALE_STD * gate)
+            s = torch.exp2(_randn((n), g, dev) * SCALE_STD * gate)
             m = m @ _diag(s, s)
             used = True
         if not used:
@@ -112,24 +121,24 @@ class AugmentPipe(torch.nn.Module):
         used = False
         luma = torch.tensor([1.0, 1.0, 1.0, 0.0], device=dev) / math.sqrt(3)  # grey axis
         if self._prob("brightness") > 0:
-            b = torch.randn(n, device=dev, generator=g) * BRIGHTNESS_STD * _gate(n, self._prob("brightness"), dev, g)
+            b = _randn((n), g, dev) * BRIGHTNESS_STD * _gate(n, self._prob("brightness"), dev, g)
             t = _eye(n, 4, dev)
             t[:, :3, 3] = b[:, None]
             m = t @ m
             used = True
         if self._prob("contrast") > 0:
-            s = torch.exp2(torch.randn(n, device=dev, generator=g) * CONTRAST_STD * _gate(n, self._prob("contrast"), dev, g))
+            s = torch.exp2(_randn((n), g, dev) * CONTRAST_STD * _gate(n, self._prob("contrast"), dev, g))
             t = _eye(n, 4, dev)
             t[:, :3, :3] *= s[:, None, None]
             m = t @ m
             used = True
         if self._prob("hue") > 0:
-            theta = (torch.rand(n, device=dev, generator=g) * 2 - 1) * math.pi * HUE_MAX
+            theta = (_rand((n), g, dev) * 2 - 1) * math.pi * HUE_MAX
             theta = theta * _gate(n, self._prob("hue"), dev, g)
             m = _rotate_about_axis(luma[:3], theta) @ m
             used = True
         if self._prob("saturation") > 0:
-            s = torch.exp2(torch.randn(n, device=dev, generator=g) * SATURATION_STD * _gate(n, self._prob("saturation"), dev, g))
+            s = torch.exp2(_randn((n), g, dev) * SATURATION_STD * _gate(n, self._prob("saturation"), dev, g))
             ll = torch.outer(luma, luma)  # projector onto grey
             t = ll.unsqueeze(0) + (torch.eye(4, device=dev) - ll).unsqueeze(0) * s[:, None, None]
             t[:, 3, 3] = 1.0
@@ -148,7 +157,7 @@ class AugmentPipe(torch.nn.Module):
         n, c, h, w = x.shape
         dev = x.device
         gate = _gate(n, self._prob("cutout"), dev, g)
-        centre = torch.rand(n, 2, device=dev, generator=g)
+        centre = _rand((n, 2), g, dev)
         yy = (torch.arange(h, device=dev).float() + 0.5) / h
         xx = (torch.arange(w, device=dev).float() + 0.5) / w
         inside_x = ((xx[None, :] - centre[:, 0:1]).abs() < CUTOUT_SIZE / 2).float()  # [N, W]

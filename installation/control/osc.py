@@ -1,0 +1,509 @@
+"""OSC server: UDP datagrams -> live parameters, actions and inputs; status replies.
+
+One thread owns a plain UDP socket. Each datagram is parsed with python-osc's
+`OscMessage` (bundles are walked here, see `_walk_bundle`), and every message is applied
+at once: bundle timestamps are ignored, so nothing ever sleeps on a timestamp (python-osc's
+own dispatcher server would). Per-message work is a dict lookup and a `Params.set`, so a
+flood of 10,000 messages a second costs the show one thread, never a frame.
+
+Addresses:
+- every live parameter, `/installation/<section>/<name> <float>` (Params clamps and counts);
+- actions (`ACTIONS`), which call the show's callables; those only enqueue work;
+- `/installation/input/<name> <float>`: stored as input feature `osc.<name>` for mappings;
+- `/installation/get <address>`: answered to the sender with `<address> <target value>`;
+- `/installation/status`: answered to the sender; also sent every second to `status_to`.
+
+Nothing a sender does can raise out of the thread: bad datagrams are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import re
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from installation.config import OscSection
+from installation.params import Params, SetResult, live_specs
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/installation"
+INPUT_PREFIX = PREFIX + "/input/"
+GET_ADDRESS = PREFIX + "/get"
+STATUS_ADDRESS = PREFIX + "/status"
+
+MAX_INPUTS = 256  # distinct /installation/input/<name>s kept; more are rejected (memory stays flat)
+MAX_BUNDLE_DEPTH = 8  # nested bundles deeper than this are malformed
+_INPUT_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+COUNTER_NAMES = ("received", "applied", "clamped", "rejected", "malformed", "unknown_address", "denied_source")
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    address: str
+    args: str  # what the action takes, as shown in the docs
+    doc: str
+    check: Callable[[list], tuple | None]  # OSC args -> call args, or None when wrong
+
+
+def _no_args(args: list) -> tuple | None:
+    return () if not args else None
+
+
+def _one_int(args: list) -> tuple | None:
+    if len(args) != 1 or isinstance(args[0], bool):
+        return None
+    v = args[0]
+    if isinstance(v, int):
+        return (v,)
+    if isinstance(v, float) and math.isfinite(v) and v == int(v):  # 7.0 from float-only controllers
+        return (int(v),)
+    return None
+
+
+def _name_or_index(args: list) -> tuple | None:
+    if len(args) != 1 or isinstance(args[0], bool):
+        return None
+    v = args[0]
+    if isinstance(v, str) and v:
+        return (v,)
+    return _one_int(args)
+
+
+def _optional_path(args: list) -> tuple | None:
+    if not args:
+        return ()
+    if len(args) == 1 and isinstance(args[0], str) and args[0]:
+        return (args[0],)
+    return None
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec(PREFIX + "/keyframe/next", "", "Glide to the next keyframe.", _no_args),
+    ActionSpec(PREFIX + "/keyframe/previous", "", "Glide to the previous keyframe.", _no_args),
+    ActionSpec(PREFIX + "/keyframe/seed", "<int>", "Crossfade to the keyframe of this seed.", _one_int),
+    ActionSpec(PREFIX + "/scene", "<name or index>", "Crossfade to a scene of the show.", _name_or_index),
+    ActionSpec(PREFIX + "/cue/next", "", "Go to the next cue.", _no_args),
+    ActionSpec(PREFIX + "/cue/previous", "", "Go to the previous cue.", _no_args),
+    ActionSpec(PREFIX + "/record/start", "[path]", "Start recording (to the show's record path, or this one).",
+               _optional_path),
+    ActionSpec(PREFIX + "/record/stop", "", "Stop recording and finalise the file.", _no_args),
+    ActionSpec(PREFIX + "/show/reload", "", "Read the show file again and apply it.", _no_args),
+    ActionSpec(PREFIX + "/dream/toggle", "", "Turn live DeepDream on or off.", _no_args),
+)
+ACTION_SPECS = {a.address: a for a in ACTIONS}
+
+# What /installation/status carries, in argument order (see `status_values`).
+STATUS_FIELDS = (
+    ("fps", float, "Display frames per second."),
+    ("content_fps", float, "Generated (content) frames per second."),
+    ("scene", str, "Current scene name."),
+    ("recording", int, "1 while recording, else 0."),
+    ("dropped", int, "OSC messages dropped so far (malformed, rejected, unknown address, denied source)."),
+)
+
+
+# --- source filtering ------------------------------------------------------------------------
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when binding `host` only accepts datagrams from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_networks(allow: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """'192.168.1.20' or '192.168.1.0/24' -> networks; a bad entry raises naming osc.allow."""
+    nets = []
+    for entry in allow:
+        try:
+            nets.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"osc.allow: {entry!r} is not an IP address or network (expected e.g. '192.168.1.20' or '192.168.1.0/24')"
+            ) from None
+    return nets
+
+
+class SourceFilter:
+    """Which source IPs may talk to the server.
+
+    With an empty allow list every source passes (only sensible on loopback, which the
+    show schema enforces); otherwise only sources inside one of the listed networks.
+    Decisions are cached per IP, so a flood from one sender costs one dict lookup each.
+    """
+
+    def __init__(self, allow: list[str]):
+        self.networks = parse_networks(allow)
+        self._cache: dict[str, bool] = {}
+
+    def allows(self, ip: str) -> bool:
+        if not self.networks:
+            return True
+        hit = self._cache.get(ip)
+        if hit is not None:
+            return hit
+        try:
+            addr = ipaddress.ip_address(ip.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped  # an IPv6 socket sees IPv4 senders as ::ffff:a.b.c.d
+        ok = any(addr.version == n.version and addr in n for n in self.networks)
+        if len(self._cache) < 4096:  # spoofed floods must not grow memory
+            self._cache[ip] = ok
+        return ok
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """'host:port' or '[v6]:port' -> (host, port); raises ValueError naming osc.status_to."""
+    m = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\[\]]+):(\d+)", text.strip())
+    if not m:
+        raise ValueError(f"osc.status_to: {text!r} is not 'host:port' (e.g. '127.0.0.1:9001')")
+    host = m.group(1) or m.group(3)
+    port = int(m.group(2) or m.group(4))
+    if not 1 <= port <= 65535:
+        raise ValueError(f"osc.status_to: port {port} is out of range 1..65535")
+    return host, port
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+class Malformed(Exception):
+    pass
+
+
+def _walk_bundle(dgram: bytes, out: list[OscMessage], depth: int = 0) -> None:
+    """Append every message of a bundle (nested ones too) in order; the timetag is ignored.
+
+    python-osc's OscBundle would also work but logs a warning per unknown element, which a
+    flood would turn into a log flood; here such an element makes the datagram malformed.
+    """
+    if depth > MAX_BUNDLE_DEPTH:
+        raise Malformed("bundles nested too deep")
+    index = 16  # '#bundle\0' + 8-byte timetag
+    if len(dgram) < index:
+        raise Malformed("bundle too short")
+    while index < len(dgram):
+        if index + 4 > len(dgram):
+            raise Malformed("truncated bundle element size")
+        (size,) = struct.unpack_from(">i", dgram, index)
+        index += 4
+        if size <= 0 or size % 4 or index + size > len(dgram):
+            raise Malformed(f"bad bundle element size {size}")
+        element = dgram[index : index + size]
+        index += size
+        parse_datagram(element, out, depth + 1)
+
+
+def parse_datagram(dgram: bytes, out: list[OscMessage] | None = None, depth: int = 0) -> list[OscMessage]:
+    """Every OSC message in a datagram; raises Malformed for anything that is not OSC."""
+    if out is None:
+        out = []
+    if dgram.startswith(b"#bundle\x00"):
+        _walk_bundle(dgram, out, depth)
+    elif dgram[:1] == b"/":
+        try:
+            out.append(OscMessage(dgram))
+        except Exception as e:  # python-osc raises ParseError, but random bytes find others too
+            raise Malformed(str(e)) from None
+    else:
+        raise Malformed("not an OSC message or bundle")
+    return out
+
+
+def build_message(address: str, *args: Any) -> bytes:
+    b = OscMessageBuilder(address)
+    for a in args:
+        b.add_arg(a)
+    return b.build().dgram
+
+
+# --- the server ------------------------------------------------------------------------------
+
+
+class OscServer:
+    """UDP OSC server on its own thread. `start()` binds (errors raise there, before the show
+    starts); `stop()` joins. `port` is the bound port (useful with port 0)."""
+
+    def __init__(
+        self,
+        cfg: OscSection,
+        params: Params,
+        actions: dict[str, Callable[..., Any]] | None = None,
+        status_provider: Callable[[], dict] | None = None,
+        port_override: int | None = None,
+        status_interval: float = 1.0,
+    ):
+        self.cfg = cfg
+        self.params = params
+        self.actions = dict(actions or {})
+        unknown = sorted(set(self.actions) - set(ACTION_SPECS))
+        if unknown:
+            raise ValueError(f"OscServer: unknown action address(es) {unknown}; known: {sorted(ACTION_SPECS)}")
+        self.status_provider = status_provider
+        self.status_interval = float(status_interval)
+        self.host = cfg.host
+        self.requested_port = cfg.port if port_override is None else int(port_override)
+        if not is_loopback_host(self.host) and not cfg.allow:
+            raise ValueError(
+                f"osc.allow: binding OSC to {self.host} opens it to the network; list the allowed sources"
+            )
+        self.source_filter = SourceFilter(cfg.allow)
+        self.status_to = parse_host_port(cfg.status_to) if cfg.status_to else None
+        self._param_keys = {s.address: s.key for s in live_specs()}
+        self.counters = {name: 0 for name in COUNTER_NAMES}  # written by the server thread only
+        self._inputs: dict[str, float] = {}
+        self._inputs_lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._status_addr: tuple | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._last_log: dict[str, float] = {}
+
+    # -- lifecycle --
+
+    def start(self) -> "OscServer":
+        if self._thread is not None:
+            return self
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # absorb bursts
+        except OSError:
+            pass
+        try:
+            sock.bind((self.host, self.requested_port))
+        except OSError as e:
+            sock.close()
+            raise OSError(
+                e.errno, f"OSC: cannot listen on {self.host}:{self.requested_port}: {e.strerror} "
+                "(another show running? choose another port with --osc-port or osc.port)"
+            ) from None
+        sock.settimeout(0.1)  # wake up to send status and to notice stop()
+        self._sock = sock
+        if self.status_to is not None:
+            self._status_addr = self._resolve(self.status_to, family)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="osc-server", daemon=True)
+        self._thread.start()
+        log.info("OSC listening on %s:%d", self.host, self.port)
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> "OscServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._sock is None:
+            raise RuntimeError("OscServer.port: the server is not started")
+        return self._sock.getsockname()[1]
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- what the show reads --
+
+    def inputs(self) -> dict[str, float]:
+        """OSC input features {'osc.<name>': value} for mappings (a copy)."""
+        with self._inputs_lock:
+            return dict(self._inputs)
+
+    def stats(self) -> dict[str, int]:
+        """A copy of the counters, plus 'dropped' (everything that was not applied)."""
+        c = dict(self.counters)
+        c["dropped"] = c["malformed"] + c["rejected"] + c["unknown_address"] + c["denied_source"]
+        return c
+
+    # -- the thread --
+
+    def _resolve(self, host_port: tuple[str, int], family: int) -> tuple | None:
+        try:
+            infos = socket.getaddrinfo(host_port[0], host_port[1], family, socket.SOCK_DGRAM)
+            return infos[0][4]
+        except OSError as e:
+            log.warning("OSC: osc.status_to %s:%d cannot be resolved (%s); no status will be sent",
+                        host_port[0], host_port[1], e)
+            return None
+
+    def _run(self) -> None:
+        sock = self._sock
+        next_status = time.monotonic() + self.status_interval
+        while not self._stop.is_set():
+            try:
+                try:
+                    dgram, addr = sock.recvfrom(65536)
+                except socket.timeout:
+                    dgram = None
+                except OSError:
+                    # e.g. ECONNREFUSED surfacing from an earlier status send to a closed port
+                    dgram = None
+                if dgram is not None:
+                    self._handle(dgram, addr)
+                now = time.monotonic()
+                if now >= next_status:
+                    next_status = now + self.status_interval
+                    if self._status_addr is not None:
+                        self._send(self._status_addr, self._status_dgram())
+            except Exception:  # the server thread survives anything
+                self._log_limited("internal", "OSC: unexpected error handling a datagram", exc_info=True)
+
+    def _handle(self, dgram: bytes, addr: tuple) -> None:
+        if not self.source_filter.allows(addr[0]):
+            self.counters["denied_source"] += 1
+            self._log_limited("denied", "OSC: dropped datagram from %s (not in osc.allow)", addr[0])
+            return
+        try:
+            messages = parse_datagram(dgram)
+        except (Malformed, RecursionError) as e:
+            self.counters["malformed"] += 1
+            self._log_limited("malformed", "OSC: dropped malformed datagram from %s: %s", addr[0], e)
+            return
+        for msg in messages:
+            self.counters["received"] += 1
+            self._apply(msg, addr)
+
+    def _apply(self, msg: OscMessage, addr: tuple) -> None:
+        address = msg.address
+        key = self._param_keys.get(address)
+        if key is not None:
+            args = msg.params
+            v = args[0] if len(args) == 1 else None
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                self._reject(address, "expected one number", args)
+                return
+            result = self.params.set(key, v)
+            if result is SetResult.REJECTED:
+                self._reject(address, "expected a finite number", args)
+            elif result is SetResult.CLAMPED:
+                self.counters["clamped"] += 1
+                self.counters["applied"] += 1
+            else:
+                self.counters["applied"] += 1
+            return
+        spec = ACTION_SPECS.get(address)
+        if spec is not None:
+            action = self.actions.get(address)
+            if action is None:
+                self.counters["unknown_address"] += 1
+                self._log_limited("unknown", "OSC: no handler for action %s in this show", address)
+                return
+            call_args = spec.check(msg.params)
+            if call_args is None:
+                self._reject(address, f"expected {spec.args or 'no arguments'}", msg.params)
+                return
+            try:
+                action(*call_args)
+            except Exception:
+                self.counters["rejected"] += 1
+                self._log_limited("action", "OSC: action %s failed", address, exc_info=True)
+                return
+            self.counters["applied"] += 1
+            return
+        if address.startswith(INPUT_PREFIX):
+            self._input(address[len(INPUT_PREFIX):], msg.params, address)
+        elif address == GET_ADDRESS:
+            self._get(msg.params, addr)
+        elif address == STATUS_ADDRESS:
+            self.counters["applied"] += 1
+            self._send(addr, self._status_dgram())
+        else:
+            self.counters["unknown_address"] += 1
+            self._log_limited("unknown", "OSC: unknown address %s", address)
+
+    def _input(self, name: str, args: list, address: str) -> None:
+        v = args[0] if len(args) == 1 else None
+        if (not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)
+                or not _INPUT_NAME.match(name)):
+            self._reject(address, "expected /installation/input/<name> <number>", args)
+            return
+        key = "osc." + name
+        with self._inputs_lock:
+            if key not in self._inputs and len(self._inputs) >= MAX_INPUTS:
+                full = True
+            else:
+                self._inputs[key] = float(v)
+                full = False
+        if full:
+            self._reject(address, f"more than {MAX_INPUTS} distinct inputs", args)
+        else:
+            self.counters["applied"] += 1
+
+    def _get(self, args: list, addr: tuple) -> None:
+        target = args[0] if len(args) == 1 else None
+        key = self._param_keys.get(target) if isinstance(target, str) else None
+        if key is None:
+            self._reject(GET_ADDRESS, "expected one live parameter address", args)
+            return
+        self.counters["applied"] += 1
+        self._send(addr, build_message(target, float(self.params.get_target(key))))
+
+    def status_values(self) -> list:
+        """The /installation/status arguments, in STATUS_FIELDS order."""
+        info: dict = {}
+        if self.status_provider is not None:
+            try:
+                info = dict(self.status_provider() or {})
+            except Exception:
+                self._log_limited("status", "OSC: status_provider failed", exc_info=True)
+        info.setdefault("dropped", self.stats()["dropped"])
+        out = []
+        for name, kind, _ in STATUS_FIELDS:
+            v = info.get(name)
+            try:
+                v = kind(v) if v is not None else kind()
+            except (TypeError, ValueError):
+                v = kind()
+            if kind is float and not math.isfinite(v):
+                v = 0.0
+            out.append(v)
+        return out
+
+    def _status_dgram(self) -> bytes:
+        return build_message(STATUS_ADDRESS, *self.status_values())
+
+    def _send(self, addr: tuple, dgram: bytes) -> None:
+        try:
+            self._sock.sendto(dgram, addr)
+        except OSError as e:
+            self._log_limited("send", "OSC: cannot send to %s: %s", addr, e)
+
+    def _reject(self, address: str, why: str, args: list) -> None:
+        self.counters["rejected"] += 1
+        self._log_limited("rejected", "OSC: dropped %s %r: %s", address, list(args)[:4], why)
+
+    def _log_limited(self, kind: str, msg: str, *args: Any, exc_info: bool = False) -> None:
+        """At most one log line per kind every 10 s: a flood must not become a log flood."""
+        now = time.monotonic()
+        if now - self._last_log.get(kind, -1e9) >= 10.0:
+            self._last_log[kind] = now
+            log.warning(msg + " (further ones within 10 s are only counted)", *args, exc_info=exc_info)

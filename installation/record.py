@@ -1,0 +1,308 @@
+"""Video recording: H.264 mp4 on its own thread, a bounded queue, always finalised.
+
+The frame loop calls `write(frame)`, which copies the frame into a queue and returns at once
+(block=False, live shows: a full queue drops the frame and counts it) or waits for room
+(block=True, offline renders: nothing is ever dropped). A writer thread feeds ffmpeg through
+imageio-ffmpeg (libx264, yuv420p, crf). The video goes to a hidden temporary name next to the
+final one (`.name.mp4.partial`) and is renamed on `close()`, so a crash or a kill never leaves a
+file that looks complete. An encoder or disk error stops the recording: it is logged once and
+kept in `.error`; `write()` then returns False and never raises into the frame loop.
+
+H.264 in yuv420p needs even sizes: an odd width or height is padded by repeating the last
+column/row (`output_size` says what is encoded).
+
+`finalize_on_signals(*recorders)` is a context manager for the main thread: SIGTERM raises
+SystemExit (SIGINT already raises KeyboardInterrupt), the stack unwinds, and on the way out every
+recorder is closed. Closing happens there rather than inside the signal handler because the
+handler may interrupt `write()` while it holds the queue's lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_STOP = object()  # queue sentinel: no more frames
+
+
+def partial_path(path: Path) -> Path:
+    """Where a recording lives until it is finalised: hidden, same folder, not '.mp4'."""
+    return path.with_name(f".{path.name}.partial")
+
+
+class VideoRecorder:
+    def __init__(
+        self,
+        path,
+        fps: float,
+        size: tuple[int, int],
+        *,
+        crf: int = 18,
+        queue_size: int = 64,
+        block: bool = False,
+        audio_path=None,
+    ):
+        """path: final .mp4; fps; size: (width, height) of the frames that will be written."""
+        width, height = (int(v) for v in size)
+        if width < 1 or height < 1:
+            raise ValueError(f"recording {path}: size {size}; expected (width, height) >= 1")
+        if not fps > 0:
+            raise ValueError(f"recording {path}: fps {fps}; expected > 0")
+        self.path = Path(path)
+        self.fps = float(fps)
+        self.size = (width, height)
+        self.output_size = (width + width % 2, height + height % 2)  # even, for yuv420p
+        if self.output_size != self.size:
+            log.warning("recording %s: %dx%d is odd; padding to %dx%d for H.264", self.path, *self.size, *self.output_size)
+        self.crf = int(crf)
+        self.block = bool(block)
+        self.audio_path = Path(audio_path) if audio_path is not None else None
+        self.temp_path = partial_path(self.path)
+        self.frames_written = 0  # only the writer thread counts these
+        self._dropped_by_loop = 0  # queue full, closed, or after an error
+        self._dropped_by_writer = 0  # taken from the queue after an error
+        self.error: str | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(queue_size)))
+        self._close_lock = threading.Lock()
+        self._closed = False
+        self._final: Path | None = None
+        # Fail early where we can: a folder we cannot write to is known before the first frame.
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.temp_path.touch()
+        except OSError as e:
+            self._fail(f"cannot write {self.temp_path}: {e}")
+        # A daemon thread: if the program dies without close(), the .partial file stays partial.
+        self._thread = threading.Thread(target=self._run, name=f"recorder:{self.path.name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def frames_dropped(self) -> int:
+        return self._dropped_by_loop + self._dropped_by_writer
+
+    # -- the frame loop side ----------------------------------------------------------------
+    def write(self, frame: np.ndarray) -> bool:
+        """Queue one frame, uint8 [H, W, 3] (or [H, W, 4]: alpha is dropped), top row first.
+        Returns False if the frame was not taken (queue full with block=False, closed, or the
+        recording stopped on an error). A frame of the wrong size or type is a programming
+        error and raises ValueError (the show's frames are checked on the first one)."""
+        if self._closed or self.error is not None:
+            self._dropped_by_loop += 1
+            return False
+        frame = np.asarray(frame)
+        w, h = self.size
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[:2] != (h, w) or frame.shape[2] not in (3, 4):
+            raise ValueError(
+                f"recording {self.path}: frame {frame.dtype} {frame.shape}; expected uint8 [{h}, {w}, 3]"
+            )
+        data = self._pad(frame[:, :, :3]).tobytes()  # a copy: the caller may reuse its buffer
+        try:
+            if self.block:
+                self._queue.put(data)
+            else:
+                self._queue.put_nowait(data)
+        except queue.Full:
+            self._dropped_by_loop += 1
+            return False
+        return True
+
+    def _pad(self, rgb: np.ndarray) -> np.ndarray:
+        w, h = self.size
+        ow, oh = self.output_size
+        if (ow, oh) == (w, h):
+            return np.ascontiguousarray(rgb)
+        return np.pad(rgb, ((0, oh - h), (0, ow - w), (0, 0)), mode="edge")
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    # -- the writer thread ------------------------------------------------------------------
+    def _open_encoder(self):
+        import imageio_ffmpeg
+
+        gen = imageio_ffmpeg.write_frames(
+            str(self.temp_path),
+            self.output_size,
+            fps=self.fps,
+            codec="libx264",
+            pix_fmt_out="yuv420p",
+            quality=None,  # we pass -crf ourselves
+            macro_block_size=1,  # never rescale; sizes are already even
+            ffmpeg_log_level="error",
+            output_params=["-crf", str(self.crf), "-preset", "medium", "-f", "mp4"],
+        )
+        gen.send(None)  # starts ffmpeg
+        return gen
+
+    def _encode(self, gen, data: bytes) -> None:
+        gen.send(data)
+
+    def _run(self) -> None:
+        gen = None
+        in_hand = False  # a frame taken from the queue but not yet encoded
+        try:
+            if self.error is not None:
+                raise RuntimeError(self.error)
+            gen = self._open_encoder()
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    break
+                in_hand = True
+                self._encode(gen, item)
+                in_hand = False
+                self.frames_written += 1
+            gen.close()  # ffmpeg finishes the file
+            gen = None
+        except Exception as e:
+            self._fail(f"encoder failed: {e}")
+            self._dropped_by_writer += int(in_hand)
+            if gen is not None:
+                with contextlib.suppress(Exception):
+                    gen.close()
+            # Keep taking frames so a writer blocked on a full queue (block=True) is released.
+            while self._queue.get() is not _STOP:
+                self._dropped_by_writer += 1
+
+    def _fail(self, message: str) -> None:
+        if self.error is None:
+            self.error = message.strip()
+            log.error("recording %s stopped: %s", self.path, self.error)
+
+    # -- finishing ------------------------------------------------------------------------
+    def close(self) -> Path:
+        """Drain the queue, finish the mp4, mux audio if asked, rename the temporary file to the
+        final name. Idempotent. Returns the final path (check `.error`: on an error the final
+        file is not written and the `.partial` file is left for inspection)."""
+        with self._close_lock:
+            if self._closed:
+                return self.path
+            self._closed = True
+            self._queue.put(_STOP)  # waits for room: the writer is draining
+            self._thread.join()
+            if self.error is None:
+                self._finalise()
+            return self.path
+
+    def _finalise(self) -> None:
+        if self.frames_written == 0:
+            self._fail("no frames were written")
+            with contextlib.suppress(OSError):
+                self.temp_path.unlink()
+            return
+        if not self.temp_path.is_file() or self.temp_path.stat().st_size == 0:
+            self._fail(f"ffmpeg wrote no file at {self.temp_path}")
+            return
+        try:
+            # ffmpeg's exit status is not reported by imageio-ffmpeg: check the file holds every frame.
+            import imageio_ffmpeg
+
+            frames, _ = imageio_ffmpeg.count_frames_and_secs(str(self.temp_path))
+            if frames != self.frames_written:
+                raise RuntimeError(f"{self.temp_path} holds {frames} frames; {self.frames_written} were encoded")
+            if self.audio_path is not None:
+                self._mux_audio()
+            else:
+                os.replace(self.temp_path, self.path)
+        except Exception as e:
+            self._fail(f"finalising failed: {e}")
+
+    def _mux_audio(self) -> None:
+        """Copy the video stream and add the audio as AAC; the shorter stream sets the length."""
+        import imageio_ffmpeg
+
+        if not self.audio_path.is_file():
+            raise FileNotFoundError(f"audio file {self.audio_path}: no such file")
+        muxed = self.path.with_name(f".{self.path.name}.muxing")
+        cmd = [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error",
+            "-i", str(self.temp_path), "-i", str(self.audio_path),
+            "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
+            "-shortest", "-f", "mp4", str(muxed),
+        ]  # fmt: skip
+        result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if result.returncode != 0:
+            with contextlib.suppress(OSError):
+                muxed.unlink()
+            raise RuntimeError(f"muxing audio {self.audio_path} failed: {result.stderr.strip()[-500:]}")
+        os.replace(muxed, self.path)
+        self.temp_path.unlink()
+
+    def __enter__(self) -> "VideoRecorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_video(path) -> tuple[np.ndarray, float]:
+    """Decode a whole video: (frames uint8 [N, H, W, 3], fps). For tests and tools."""
+    import imageio_ffmpeg
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video {path}: no such file")
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    meta = reader.__next__()
+    w, h = meta["size"]
+    frames = [np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3) for buf in reader]
+    data = np.stack(frames) if frames else np.zeros((0, h, w, 3), np.uint8)
+    return data, float(meta["fps"])
+
+
+@contextlib.contextmanager
+def finalize_on_signals(*recorders: VideoRecorder):
+    """Within this block (main thread), SIGTERM and SIGINT end the program by exception, and every
+    recorder is closed on the way out, whatever ends the block. A second Ctrl-C while the
+    recordings are being finalised is ignored (with a message), so files are not cut short.
+
+        with finalize_on_signals(recorder):
+            show.run()
+    """
+    if threading.current_thread() is not threading.main_thread():
+        # Signal handlers can only be installed from the main thread; still close on exit.
+        try:
+            yield
+        finally:
+            _close_all(recorders)
+        return
+
+    def on_term(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+
+        def patience(signum, frame):
+            log.warning("finishing the recording, please wait")
+
+        signal.signal(signal.SIGINT, patience)
+        signal.signal(signal.SIGTERM, patience)
+        try:
+            _close_all(recorders)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def _close_all(recorders) -> None:
+    for rec in recorders:
+        try:
+            rec.close()
+        except Exception:
+            log.exception("closing recording %s failed", getattr(rec, "path", rec))

@@ -1,0 +1,212 @@
+"""The composed shader chain: content frames in, one finished texture out.
+
+    content (previous, newest) -> crossfade -> swirl -> flow -> feedback -> grade -> output
+
+The warps act on the crossfaded content; feedback then mixes the warped frame with its own
+zoomed and rotated history, so the trails flow; grade comes last so it never compounds
+in the feedback loop. Swirl and flow are skipped when their strength is 0 (they would be
+identities). Render size is fixed at construction; windows scale the output to fit.
+
+Time: the swirl's oscillation and the flow field's evolution use phases integrated from t
+(phase += speed * dt), so a live speed change bends the motion instead of jumping it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import moderngl
+import numpy as np
+
+from installation.config import FeedbackSection, GradeSection, WarpSection
+from installation.render.passes import (
+    NOISE_Z_PERIOD,
+    CrossfadePass,
+    FeedbackPass,
+    FlowPass,
+    GradePass,
+    RenderTarget,
+    SwirlPass,
+    configure_texture,
+    fit_scale,
+)
+from installation.render.shaders import DEFAULT_SHADER_DIR, ShaderLibrary
+from installation.render.window import write_image
+
+# Intermediate precision, measured on llvmpipe (benchmarks/shader_chain.py --dtype):
+# RGBA8 ("f1") and float16 ("f2") run at about the same speed there, and float16 lets the
+# feedback decay to black instead of sticking at a few 8-bit steps. Output is RGBA8.
+WORK_DTYPE = "f2"
+FEEDBACK_DTYPE = "f2"
+
+
+def default_params() -> dict[str, float]:
+    """The schema's defaults for every parameter the chain reads, keyed 'section.name'."""
+    out = {}
+    for section, cls in (("warp", WarpSection), ("feedback", FeedbackSection), ("grade", GradeSection)):
+        for name, f in cls.model_fields.items():
+            out[f"{section}.{name}"] = float(f.default)
+    return out
+
+
+class _Content:
+    """One content frame as a texture, reused while the frame size stays the same."""
+
+    def __init__(self, ctx: moderngl.Context):
+        self.ctx = ctx
+        self.texture = self._make((1, 1), 3)  # black until the first push
+
+    def _make(self, size: tuple[int, int], components: int) -> moderngl.Texture:
+        texture = self.ctx.texture(size, components, dtype="f1")
+        configure_texture(texture)
+        return texture
+
+    def write(self, frame: np.ndarray) -> None:
+        size = (frame.shape[1], frame.shape[0])
+        if self.texture.size != size or self.texture.components != frame.shape[2]:
+            self.texture.release()
+            self.texture = self._make(size, frame.shape[2])
+        write_image(self.texture, frame)
+
+    def release(self) -> None:
+        self.texture.release()
+
+
+class ShaderChain:
+    """Crossfade, swirl, flow, feedback and grade at a fixed render size.
+
+    fit: how content frames of another aspect fill the output, 'cover' (crop, default)
+    or 'stretch'.
+    """
+
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        width: int,
+        height: int,
+        shader_dir: Path = DEFAULT_SHADER_DIR,
+        fit: str = "cover",
+        work_dtype: str = WORK_DTYPE,
+    ):
+        self.ctx = ctx
+        self.size = (int(width), int(height))
+        self.fit = fit
+        fit_scale((1, 1), self.size, fit)  # validates `fit` before any GL work
+        # Every program compiles here, so a broken shader fails before the first frame.
+        self.library = ShaderLibrary(ctx, shader_dir)
+        self.crossfade = CrossfadePass(self.library)
+        self.swirl = SwirlPass(self.library)
+        self.flow = FlowPass(self.library)
+        self.feedback = FeedbackPass(self.library, self.size, FEEDBACK_DTYPE)
+        self.grade = GradePass(self.library)
+        self._work = [RenderTarget(ctx, self.size, work_dtype), RenderTarget(ctx, self.size, work_dtype)]
+        self._output = RenderTarget(ctx, self.size, "f1")
+        self._previous = _Content(ctx)
+        self._newest = _Content(ctx)
+        self._defaults = default_params()
+        self._t: float | None = None
+        self.swirl_phase = 0.0
+        self.flow_phase = 0.0
+
+    # -- content ---------------------------------------------------------------------------
+
+    def push_content(self, frame: np.ndarray) -> None:
+        """A new content frame, uint8 [h, w, 3] (or 4: alpha ignored), row 0 = top, any size.
+        It becomes the newest; the previous newest becomes the crossfade source."""
+        frame = np.asarray(frame)
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] not in (3, 4) or 0 in frame.shape:
+            raise ValueError(
+                f"push_content: expected a uint8 image [height, width, 3], got {frame.dtype} {list(frame.shape)}"
+            )
+        self._previous, self._newest = self._newest, self._previous
+        self._newest.write(frame)
+
+    # -- one frame ---------------------------------------------------------------------------
+
+    def _advance_phases(self, p: dict[str, float], t: float) -> None:
+        if self._t is None or t < self._t:  # first frame, or time restarted
+            self.swirl_phase = p["warp.swirl_speed"] * t
+            self.flow_phase = p["warp.flow_speed"] * t
+        else:
+            dt = t - self._t
+            self.swirl_phase += p["warp.swirl_speed"] * dt
+            self.flow_phase += p["warp.flow_speed"] * dt
+        self._t = t
+        self.swirl_phase %= 1.0  # cos(2 pi phase) has period 1
+        self.flow_phase %= NOISE_Z_PERIOD  # the noise repeats along z
+
+    def render(self, params: dict[str, float], t: float, content_mix: float) -> moderngl.Texture:
+        """One output frame (width x height, RGBA8). `params`: live values by 'section.name'
+        (missing keys take the schema's defaults, other keys are ignored); content_mix:
+        0 shows the previous content frame, 1 the newest."""
+        p = {k: (float(params[k]) if k in params else v) for k, v in self._defaults.items()}
+        if not math.isfinite(t):
+            t = self._t or 0.0
+        self._advance_phases(p, t)
+
+        work = list(self._work)
+        self.crossfade.render(
+            work[0].framebuffer,
+            self._previous.texture,
+            self._newest.texture,
+            content_mix,
+            fit_scale(self._previous.texture.size, self.size, self.fit),
+            fit_scale(self._newest.texture.size, self.size, self.fit),
+        )
+        if p["warp.swirl"] != 0.0:
+            self.swirl.render(
+                work[1].framebuffer,
+                work[0].texture,
+                strength=p["warp.swirl"],
+                radius=p["warp.swirl_radius"],
+                centre=(p["warp.swirl_x"], p["warp.swirl_y"]),
+                phase=self.swirl_phase,
+            )
+            work.reverse()
+        if p["warp.flow"] != 0.0:
+            self.flow.render(
+                work[1].framebuffer,
+                work[0].texture,
+                strength=p["warp.flow"],
+                scale=p["warp.flow_scale"],
+                phase=self.flow_phase,
+            )
+            work.reverse()
+        fed = self.feedback.render(
+            work[0].texture,
+            amount=p["feedback.amount"],
+            zoom=p["feedback.zoom"],
+            rotate=p["feedback.rotate"],
+        )
+        self.grade.render(
+            self._output.framebuffer,
+            fed,
+            exposure=p["grade.exposure"],
+            contrast=p["grade.contrast"],
+            saturation=p["grade.saturation"],
+            hue=p["grade.hue"],
+            gamma=p["grade.gamma"],
+            vignette=p["grade.vignette"],
+        )
+        return self._output.texture
+
+    @property
+    def output(self) -> moderngl.Texture:
+        return self._output.texture
+
+    def reset_feedback(self) -> None:
+        """Clear the feedback history (e.g. on a cue)."""
+        self.feedback.reset()
+
+    def reload_if_changed(self) -> list[str]:
+        """Recompile passes whose shader files changed; a pass that fails keeps its old
+        program. Returns the error messages (file:line: message), empty if all went well."""
+        return self.library.reload_if_changed()
+
+    def release(self) -> None:
+        for part in (self.crossfade, self.swirl, self.flow, self.feedback, self.grade, *self._work, self._output):
+            part.release()
+        self._previous.release()
+        self._newest.release()
+        self.library.release()

@@ -1,0 +1,242 @@
+"""The shader passes: small classes with __init__, render(), release().
+
+Each pass is one fragment shader in shaders/ drawn as a single fullscreen triangle (no
+vertex buffer, 3 vertices from gl_VertexID) into a destination framebuffer. Coordinates
+follow GL: uv (0, 0) is the bottom-left of the image (see installation/render/window.py
+for where numpy images are flipped). Textures sample linearly with clamp-to-edge; the warps
+mirror their coordinates in the shader so edges reflect instead of smearing.
+"""
+
+from __future__ import annotations
+
+import moderngl
+
+from installation.render.shaders import ShaderLibrary, set_uniform
+
+# The noise lattice repeats every this many units along z (shaders/common/noise.glsl),
+# so the flow phase can wrap there without a visible jump.
+NOISE_Z_PERIOD = 256.0
+
+
+class RenderTarget:
+    """A colour texture and the framebuffer that draws into it."""
+
+    def __init__(self, ctx: moderngl.Context, size: tuple[int, int], dtype: str = "f1", components: int = 4):
+        self.size = (int(size[0]), int(size[1]))
+        self.texture = ctx.texture(self.size, components, dtype=dtype)
+        configure_texture(self.texture)
+        self.framebuffer = ctx.framebuffer(color_attachments=[self.texture])
+
+    def clear(self) -> None:
+        self.framebuffer.clear(0.0, 0.0, 0.0, 1.0)
+
+    def release(self) -> None:
+        self.framebuffer.release()
+        self.texture.release()
+
+
+def configure_texture(texture: moderngl.Texture) -> None:
+    """Linear filtering, clamp-to-edge: the sampling every pass expects."""
+    texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
+    texture.repeat_x = False
+    texture.repeat_y = False
+
+
+class FullscreenPass:
+    """Draws one fragment shader over a whole destination framebuffer."""
+
+    fragment = ""  # file under shaders/, set by subclasses
+
+    def __init__(self, library: ShaderLibrary):
+        self.ctx = library.ctx
+        self.shader = library.program(self.fragment)
+        self._vao: moderngl.VertexArray | None = None
+        self._vao_version = -1
+
+    def _draw(self, dst: moderngl.Framebuffer, textures: dict[str, moderngl.Texture], **uniforms) -> None:
+        program = self.shader.program
+        if self._vao is None or self._vao_version != self.shader.version:
+            # A hot reload swaps the program; the VAO belongs to the old one.
+            if self._vao is not None:
+                self._vao.release()
+            self._vao = self.ctx.vertex_array(program, [])
+            self._vao_version = self.shader.version
+        dst.use()
+        for unit, (name, texture) in enumerate(textures.items()):
+            texture.use(location=unit)
+            set_uniform(program, name, unit)
+        width, height = dst.size
+        set_uniform(program, "aspect", width / height)
+        for name, value in uniforms.items():
+            set_uniform(program, name, value)
+        self._vao.render(moderngl.TRIANGLES, vertices=3)
+
+    def release(self) -> None:
+        if self._vao is not None:
+            self._vao.release()
+            self._vao = None
+
+
+class CrossfadePass(FullscreenPass):
+    """out = mix(previous, newest, content_mix); each input scaled about the centre by its
+    own uv scale (1, 1 = stretched to the output; see `fit_scale`)."""
+
+    fragment = "crossfade.frag"
+
+    def render(
+        self,
+        dst: moderngl.Framebuffer,
+        previous: moderngl.Texture,
+        newest: moderngl.Texture,
+        content_mix: float,
+        previous_scale: tuple[float, float] = (1.0, 1.0),
+        newest_scale: tuple[float, float] = (1.0, 1.0),
+    ) -> None:
+        self._draw(
+            dst,
+            {"previous_frame": previous, "newest_frame": newest},
+            content_mix=float(min(max(content_mix, 0.0), 1.0)),
+            previous_scale=tuple(previous_scale),
+            newest_scale=tuple(newest_scale),
+        )
+
+
+class SwirlPass(FullscreenPass):
+    """Rotate the sampling point about `centre` (uv, y up) by
+    strength * (1 - smoothstep(0, 1, r / radius)) * cos(2 pi phase), r in image heights."""
+
+    fragment = "swirl.frag"
+
+    def render(
+        self,
+        dst: moderngl.Framebuffer,
+        src: moderngl.Texture,
+        strength: float,
+        radius: float,
+        centre: tuple[float, float],
+        phase: float,
+    ) -> None:
+        self._draw(
+            dst,
+            {"source": src},
+            strength=float(strength),
+            radius=max(float(radius), 1e-4),
+            centre=(float(centre[0]), float(centre[1])),
+            phase=float(phase),
+        )
+
+
+class FlowPass(FullscreenPass):
+    """Backward advection along a curl-noise field: the field is the curl of 3D gradient
+    noise at (x * scale, y * scale, phase) in image-height units; displacement = strength."""
+
+    fragment = "flow.frag"
+
+    def render(
+        self,
+        dst: moderngl.Framebuffer,
+        src: moderngl.Texture,
+        strength: float,
+        scale: float,
+        phase: float,
+    ) -> None:
+        self._draw(dst, {"source": src}, strength=float(strength), scale=float(scale), phase=float(phase))
+
+
+class FeedbackPass(FullscreenPass):
+    """out = mix(new, previous_out transformed, amount), where the previous output is
+    sampled zoomed by `zoom` and rotated by `rotate` radians about the centre (aspect-
+    correct, mirrored at the edges). Owns two ping-pong targets; the history starts black,
+    so a show fades in over the first frames."""
+
+    fragment = "feedback.frag"
+
+    def __init__(self, library: ShaderLibrary, size: tuple[int, int], dtype: str = "f2"):
+        super().__init__(library)
+        self._targets = [RenderTarget(self.ctx, size, dtype), RenderTarget(self.ctx, size, dtype)]
+        self._current = 0
+        self.reset()
+
+    @property
+    def output(self) -> moderngl.Texture:
+        """The most recent result."""
+        return self._targets[self._current].texture
+
+    def reset(self) -> None:
+        """Forget the history (back to black)."""
+        for target in self._targets:
+            target.clear()
+
+    def render(self, new: moderngl.Texture, amount: float, zoom: float, rotate: float) -> moderngl.Texture:
+        previous = self._targets[self._current]
+        nxt = self._targets[1 - self._current]
+        self._draw(
+            nxt.framebuffer,
+            {"new_frame": new, "previous_output": previous.texture},
+            amount=float(amount),
+            zoom=max(float(zoom), 1e-3),
+            rotate=float(rotate),
+        )
+        self._current = 1 - self._current
+        return nxt.texture
+
+    def release(self) -> None:
+        super().release()
+        for target in self._targets:
+            target.release()
+        self._targets = []
+
+
+class GradePass(FullscreenPass):
+    """Exposure (stops), contrast about 0.5, saturation, hue rotation (turns), clamp,
+    gamma (c ** (1 / gamma)), vignette (c *= 1 - vignette * d^2, d = 0 centre .. 1 corner)."""
+
+    fragment = "grade.frag"
+
+    def render(
+        self,
+        dst: moderngl.Framebuffer,
+        src: moderngl.Texture,
+        exposure: float = 0.0,
+        contrast: float = 1.0,
+        saturation: float = 1.0,
+        hue: float = 0.0,
+        gamma: float = 1.0,
+        vignette: float = 0.0,
+    ) -> None:
+        self._draw(
+            dst,
+            {"source": src},
+            exposure=float(exposure),
+            contrast=float(contrast),
+            saturation=float(saturation),
+            hue=float(hue),
+            gamma=max(float(gamma), 1e-3),
+            vignette=float(vignette),
+        )
+
+
+class PresentPass(FullscreenPass):
+    """Copies a finished frame into a window's (letterboxed) viewport."""
+
+    fragment = "present.frag"
+
+    def render(self, dst: moderngl.Framebuffer, frame: moderngl.Texture) -> None:
+        self._draw(dst, {"frame": frame})
+
+
+def fit_scale(content: tuple[int, int], output: tuple[int, int], fit: str) -> tuple[float, float]:
+    """uv scale about the centre that maps an output pixel to a content pixel.
+
+    'stretch': (1, 1), content fills the output, distorted if aspects differ.
+    'cover': keep the content's aspect and fill the output, cropping the longer side.
+    """
+    if fit == "stretch":
+        return 1.0, 1.0
+    if fit != "cover":
+        raise ValueError(f"fit must be 'cover' or 'stretch', got {fit!r}")
+    content_aspect = content[0] / content[1]
+    output_aspect = output[0] / output[1]
+    if content_aspect > output_aspect:  # content wider: crop left and right
+        return output_aspect / content_aspect, 1.0
+    return 1.0, content_aspect / output_aspect
