@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 
@@ -72,7 +73,9 @@ def main() -> None:
         width, height = (int(x) for x in size.lower().split("x"))
         for dtype in args.dtype:
             results.append(measure(width, height, args.frames, args.read, dtype))
-    print(json.dumps({"machine": platform.node(), "results": results}, indent=2))
+    # The load average says how shared the CPU was (llvmpipe renders on the CPU).
+    load = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps({"machine": platform.node(), "cpus": os.cpu_count(), "load_average": load, "results": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,33 @@ def cli() -> None:
 
 # --- subcommands are added below, one block each ---------------------------------------
 
+
+@cli.command("osc-addresses")
+@click.option("--write", "write_path", type=click.Path(dir_okay=False), help="Update this README between its markers.")
+@click.option("--check", "check_path", type=click.Path(dir_okay=False), help="Fail if this README's list is out of date.")
+def osc_addresses(write_path: str | None, check_path: str | None) -> None:
+    """Print every OSC address (live parameters, actions, queries) as Markdown, from the schema."""
+    from pathlib import Path
+
+    from installation.control import osc_docs
+
+    path = write_path or check_path
+    if path is None:
+        click.echo(osc_docs.address_table_markdown(), nl=False)
+        return
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        updated = osc_docs.update_readme(text)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: {e}") from None
+    if check_path:
+        if updated != text:
+            raise UserError(f"{path}: the OSC address list is out of date; run `installation osc-addresses --write {path}`")
+        click.echo(f"{path}: OSC address list is up to date")
+    else:
+        Path(path).write_text(updated, encoding="utf-8")
+        click.echo(f"{path}: OSC address list written")
+
 def _setup_logging(verbose: bool) -> None:
     import logging
 
@@ -54,6 +81,15 @@ set_option = click.option(
     help="Override a show-file value, e.g. --set latent.speed=0.5 (repeatable).",
 )
 verbose_option = click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+
+
+def _run_show(show_file, overrides, **kw):
+    from installation.runner import ShowSetupError, run_show
+
+    try:
+        return run_show(show_file, overrides, **kw)
+    except ShowSetupError as e:
+        raise UserError(str(e)) from None
 
 
 def _report(stats, what: str) -> None:
@@ -88,7 +124,6 @@ def play(show_file, overrides, fullscreen, monitor, record, seconds, osc_port, h
     _setup_logging(verbose)
     cfg = _load_show_or_fail(show_file, overrides)
     from installation.render.window import has_display
-    from installation.runner import run_show
     from installation.show import ShowOptions
 
     if not headless and not has_display():
@@ -97,11 +132,11 @@ def play(show_file, overrides, fullscreen, monitor, record, seconds, osc_port, h
         click.echo(f"No display found (DISPLAY is not set or no screen answers): rendering "
                    f"{fallback_seconds:g} s of '{cfg.show.name}' to {out} instead.")
         opts = ShowOptions(headless=True, offline=True, record=out, progress=True)
-        stats = run_show(show_file, overrides, options=opts, seconds=seconds or fallback_seconds)
+        stats = _run_show(show_file, overrides, options=opts, seconds=seconds or fallback_seconds)
         _report(stats, "render")
         return
     opts = ShowOptions(headless=headless, fullscreen=fullscreen, monitor=monitor, record=record, osc_port=osc_port)
-    stats = run_show(show_file, overrides, options=opts, seconds=seconds)
+    stats = _run_show(show_file, overrides, options=opts, seconds=seconds)
     _report(stats, "play")
 
 
@@ -118,12 +153,11 @@ def render(show_file, overrides, out, seconds, audio, verbose):
     time k / fps, so two renders of the same show are identical."""
     _setup_logging(verbose)
     _load_show_or_fail(show_file, overrides)
-    from installation.runner import run_show
     from installation.show import ShowOptions
 
     out.parent.mkdir(parents=True, exist_ok=True)
     opts = ShowOptions(headless=True, offline=True, record=out, audio_file=audio, progress=True)
-    stats = run_show(show_file, overrides, options=opts, seconds=seconds)
+    stats = _run_show(show_file, overrides, options=opts, seconds=seconds)
     _report(stats, "render")
 
 
@@ -308,6 +342,107 @@ def generate(checkpoint, seeds, truncation_psi, truncation_cutoff, noise_mode, o
         save_grid(images, grid, cols=grid_cols)
         msg += f" and the grid {grid}"
     click.echo(msg)
+
+
+# --- dream, train-dreamer (installation/dream.py, dreamers.py, train/dreamer.py) ---
+
+
+def _shipped_checkpoint() -> Path | None:
+    path = Path(__file__).resolve().parent.parent / "checkpoints" / "hubble64.pt"
+    return path if path.is_file() else None
+
+
+def _open_dreamer(net, device, checkpoint, weights):
+    from installation.dreamers import load_dreamer
+
+    if net == "discriminator" and checkpoint is None:
+        checkpoint = _shipped_checkpoint()
+        if checkpoint is None:
+            raise UserError("--net discriminator needs --checkpoint CKPT (no shipped checkpoints/hubble64.pt found)")
+    try:
+        return load_dreamer(net, device, checkpoint=checkpoint, weights=weights)
+    except (ValueError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
+
+
+@cli.command()
+@click.argument("image", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--net", default="discriminator", show_default=True,
+              help="'discriminator', 'resnet18'..'resnet152', or a dreamer file from train-dreamer.")
+@click.option("--list-layers", "list_net", metavar="NET", help="Print the layer names of NET and exit.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="Local torchvision weights for --net resnetNN.")
+@click.option("--checkpoint", help="Checkpoint whose discriminator dreams (default: the shipped one).")
+@click.option("--layer", help="Layer to maximise (default: a middle one; see --list-layers).")
+@click.option("--objective", default="l2", show_default=True, help="'l2', 'channel:N' or 'guide:IMAGE'.")
+@click.option("--octaves", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option("--octave-scale", default=1.4, show_default=True, type=click.FloatRange(min=1.0))
+@click.option("--iterations", default=10, show_default=True, type=click.IntRange(min=0))
+@click.option("--step", default=0.02, show_default=True, help="Normalised step, in [-1, 1] image units.")
+@click.option("--jitter", default=32, show_default=True, help="Random roll in pixels, undone after each step.")
+@click.option("--smooth", default=0.0, show_default=True, help="Gaussian blur of the gradient (sigma, pixels).")
+@click.option("--size", type=click.IntRange(min=16), help="Shrink so the longer side is at most this many pixels.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Output image (.png).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Seed for the jitter.")
+def dream(image, net, list_net, weights, checkpoint, layer, objective, octaves, octave_scale, iterations, step,
+          jitter, smooth, size, out, device, seed):
+    """DeepDream a still IMAGE, or list a network's layers (--list-layers NET)."""
+    from installation.device import pick_device
+
+    try:
+        dev = pick_device(device)
+    except (ValueError, RuntimeError) as e:
+        raise UserError(f"--device: {e}") from None
+    if list_net:
+        from installation.dreamers import list_layers
+
+        d = _open_dreamer(list_net, dev, checkpoint, weights)
+        for name in list_layers(d):
+            click.echo(f"{name}{'  (default)' if name == d.default_layer else ''}")
+        return
+    if image is None or out is None:
+        raise UserError("give IMAGE and --out OUT.png (or --list-layers NET)")
+    from PIL import Image
+
+    from installation.dream import dream_image, load_image, tensor_to_uint8
+
+    d = _open_dreamer(net, dev, checkpoint, weights)
+    try:
+        img = load_image(image, max_side=size).to(dev)
+        result = dream_image(img, d, layer, objective, octaves=octaves, octave_scale=octave_scale,
+                             iterations=iterations, step=step, jitter=jitter, smooth_sigma=smooth, seed=seed)
+    except (KeyError, ValueError, FileNotFoundError) as e:
+        raise UserError(str(e).strip("'\"")) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(tensor_to_uint8(result)).save(out)
+    click.echo(f"wrote {out} ({result.shape[-1]}x{result.shape[-2]}, {d.name}, layer {layer or d.default_layer})")
+
+
+@cli.command("train-dreamer")
+@click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Dreamer file to write.")
+@click.option("--depth", default=18, show_default=True, type=click.Choice(["18", "34", "50", "101", "152"]))
+@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--lr", default=1e-3, show_default=True, help="Peak AdamW learning rate.")
+@click.option("--schedule", default="cosine", show_default=True, type=click.Choice(["cosine", "step"]),
+              help="Learning-rate decay.")
+@click.option("--res", default=64, show_default=True, type=click.IntRange(min=8), help="Training image size.")
+@click.option("--val-split", default=0.2, show_default=True, help="Fraction of each class held out.")
+@click.option("--color-jitter/--no-color-jitter", default=True, show_default=True)
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="Start from local torchvision weights.")
+@click.option("--width", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Stem channels (64 = torchvision; smaller for tiny, fast dreamers).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+def train_dreamer_command(data, out, depth, **kw):
+    """Train a ResNet classifier on DATA/<class>/<images> to dream with (--net OUT)."""
+    from installation.train.dreamer import DreamerTrainError, TrainDreamerOptions, train_dreamer
+
+    try:
+        train_dreamer(TrainDreamerOptions(data=str(data), out=str(out), depth=int(depth), **kw), log=click.echo)
+    except (DreamerTrainError, ValueError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
 
 
 def main() -> None:

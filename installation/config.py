@@ -163,6 +163,9 @@ class AudioSection(Section):
     blocksize: int = Field(1024, ge=64, le=16384, description="Frames per analysis block.")
     bands: int = Field(8, ge=1, le=64, description="Number of log-spaced band energies.")
     gain: float = live(1.0, 0.0, 10.0, "Input gain applied before analysis.")
+    band_motion: float = live(0.0, 0.0, 8.0, "How far band energies move the walk along the model's PCA directions in W.")
+    onset_push: float = live(0.0, 0.0, 2.0, "Extra travel along the path on each onset, in keyframes.")
+    onset_kick: float = live(0.0, 0.0, 8.0, "How far each onset kicks w along the next PCA direction (fades quickly).")
 
 
 class Mapping(Section):

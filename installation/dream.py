@@ -118,8 +118,15 @@ def make_objective(spec: str | Objective, net: Dreamer, layer: str, device=None)
 
 def uint8_to_tensor(frame: np.ndarray, device=None) -> torch.Tensor:
     """HWC uint8 -> [1, 3, H, W] float in [-1, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(frame)).to(device)
-    return t.permute(2, 0, 1)[None].float() / 127.5 - 1.0
+    return _frame_tensor(frame, device).float() / 127.5 - 1.0
+
+
+def _frame_tensor(frame: np.ndarray, device=None) -> torch.Tensor:
+    """HWC uint8 array -> [1, 3, H, W] uint8 tensor on device (read-only arrays are copied)."""
+    a = np.ascontiguousarray(frame)
+    if not a.flags.writeable:
+        a = a.copy()  # torch.from_numpy wants a writable buffer
+    return torch.from_numpy(a).to(device).permute(2, 0, 1)[None]
 
 
 def tensor_to_uint8(img: torch.Tensor) -> np.ndarray:
@@ -428,7 +435,7 @@ class LiveDreamer:
         h, w = frame_hw
         if flow.ndim != 3 or flow.shape[2] != 2:
             raise ValueError(f"LiveDreamer.step: flow must be [H, W, 2] (dx, dy in pixels), got {flow.shape}")
-        f = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32)).to(self.device).permute(2, 0, 1)[None]
+        f = torch.from_numpy(np.array(flow, dtype=np.float32)).to(self.device).permute(2, 0, 1)[None]
         sy, sx = size[0] / flow.shape[0], size[1] / flow.shape[1]
         f = resize(f, size)
         return f * torch.tensor([sx, sy], device=self.device).view(1, 2, 1, 1)
@@ -483,7 +490,7 @@ class LiveDreamer:
             mask = brush_mask(H, W, p["dream.focus_x"], p["dream.focus_y"], p["dream.focus_radius"],
                               p["dream.focus_softness"], device=self.device)[None, None]
             up = resize(detail, (H, W))  # [1, 3, H, W]
-            out = torch.from_numpy(frame).to(self.device).permute(2, 0, 1)[None].float()
+            out = _frame_tensor(frame, self.device).float()
             out = (out + (127.5 * strength) * mask * up).round().clamp(0, 255).to(torch.uint8)
             return out[0].permute(1, 2, 0).cpu().numpy()
 

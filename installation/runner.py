@@ -14,6 +14,10 @@ from installation.show import Show, ShowOptions, ShowStats
 log = logging.getLogger(__name__)
 
 
+class ShowSetupError(RuntimeError):
+    """The show could not start (bad checkpoint, keyframe file, shader...); nothing ran."""
+
+
 @contextmanager
 def stop_on_signals(show: Show):
     """SIGINT/SIGTERM end the loop after the current frame, so the recording is finalised."""
@@ -44,7 +48,10 @@ def run_show(
     frames: int | None = None,
 ) -> ShowStats:
     cfg = load_show(show_file, overrides)
-    show = Show(cfg, options, show_path=Path(show_file))
+    try:
+        show = Show(cfg, options, show_path=Path(show_file))
+    except (ValueError, OSError, RuntimeError) as e:  # bad input: fail before the first frame
+        raise ShowSetupError(f"{show_file}: cannot start the show: {e}") from e
     try:
         with stop_on_signals(show):
             show.run(frames=frames, seconds=seconds)

@@ -121,10 +121,8 @@ class Show:
 
     def _start_controls(self) -> None:
         """OSC and audio inputs; each is optional and a failure to start one is a warning."""
-        try:
-            from installation.control.wiring import start_controls
-        except ImportError:
-            return
+        from installation.control.wiring import start_controls
+
         self.controls = start_controls(self)
 
     # -- actions (called from control threads: only enqueue) --------------------------------

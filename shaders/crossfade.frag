@@ -2,7 +2,6 @@
 // Crossfade between the previous and the newest content frame, so a generator that
 // delivers 10 frames a second still moves smoothly at the display rate.
 // Each content texture has its own scale about the centre (fit to the output: cover or stretch).
-#include "common/uv.glsl"
 
 in vec2 uv;
 out vec4 frag_color;

@@ -177,7 +177,7 @@ def test_file_input_decodes_a_real_file(tmp_path):
     assert track.duration == pytest.approx(1.5, abs=0.01)
     # content: a 440 Hz sine of amplitude 0.5
     mid = track.samples[SR // 4 : SR]
-    assert np.sqrt(np.mean(mid**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)
+    assert np.sqrt(np.mean(mid**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)  # stereo averaged, not summed
     spectrum = np.abs(np.fft.rfft(mid * np.hanning(mid.size)))
     peak_hz = np.argmax(spectrum) * SR / mid.size
     assert peak_hz == pytest.approx(440.0, abs=2.0)
@@ -255,5 +255,20 @@ def test_live_input_vanished_device_goes_silent(caplog):
         time.sleep(0.3)  # lets a reconnect attempt fail
         assert not live.read().any()
         assert VanishingStream.opened >= 2
+    finally:
+        live.stop()
+
+
+def test_live_audio_features_without_a_device_gives_every_key(caplog):
+    from installation.config import AudioSection
+    from installation.control.audio import LiveAudioFeatures
+
+    caplog.set_level(logging.WARNING)
+    live = LiveAudioFeatures(AudioSection(enabled=True, device="no-such-device-xyz", bands=5), fps=FPS).start()
+    try:
+        f = live.update(gain=2.0)
+        assert set(f) == set(feature_names(5))
+        assert f["audio.rms"] == 0.0 and f["audio.onset"] == 0.0
+        assert live.status.startswith("silent")
     finally:
         live.stop()

@@ -235,3 +235,34 @@ def test_parse_datagram_rejects_deep_nesting():
         inner = b + len(inner).to_bytes(4, "big") + inner
     with pytest.raises(Malformed):
         parse_datagram(inner)
+
+
+def test_address_table_lists_every_live_parameter_and_action(tmp_path):
+    from click.testing import CliRunner
+
+    from installation.cli import cli
+    from installation.control.osc_docs import BEGIN_MARKER, END_MARKER, address_table_markdown
+    from installation.params import live_specs
+
+    table = address_table_markdown()
+    for spec in live_specs():
+        row = next((line for line in table.splitlines() if line.startswith(f"| `{spec.address}` |")), None)
+        assert row is not None, spec.address
+        assert f"{spec.lo:g} .. {spec.hi:g}" in row and f"| {spec.default:g} |" in row
+    for action in ACTIONS:
+        assert f"| `{action.address}` |" in table
+    runner = CliRunner()
+    result = runner.invoke(cli, ["osc-addresses"])
+    assert result.exit_code == 0 and result.output == table
+    # --write fills the README between its markers; --check then passes, and fails once stale
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Show\n\n{BEGIN_MARKER}\nSTALE LIST\n{END_MARKER}\n\nAfter.\n")
+    assert runner.invoke(cli, ["osc-addresses", "--check", str(readme)]).exit_code != 0
+    assert runner.invoke(cli, ["osc-addresses", "--write", str(readme)]).exit_code == 0
+    text = readme.read_text()
+    assert "STALE LIST" not in text and table in text and text.endswith(f"{END_MARKER}\n\nAfter.\n")
+    assert runner.invoke(cli, ["osc-addresses", "--check", str(readme)]).exit_code == 0
+    no_markers = tmp_path / "plain.md"
+    no_markers.write_text("# nothing\n")
+    result = runner.invoke(cli, ["osc-addresses", "--check", str(no_markers)])
+    assert result.exit_code != 0 and "markers" in result.output

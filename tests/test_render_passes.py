@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from installation.render.passes import (
+    ContentPass,
     CrossfadePass,
     FeedbackPass,
     FlowPass,
@@ -259,6 +260,44 @@ def test_flow_field_is_divergence_free(gl):
     assert curl > 1e-4
     assert divergence < 0.05 * curl, (divergence, curl)
     for obj in (flow, target, src):
+        obj.release()
+
+
+# --- the chain's fused content pass ---------------------------------------------------------
+
+
+def test_content_pass_is_crossfade_then_swirl_then_flow(gl):
+    """ContentPass composes the coordinates: flow looks into the swirled image, swirl into
+    the crossfaded one. Checked against numpy, and against running the three passes."""
+    ctx, library = gl
+    w, h = 32, 16
+    previous = np.round(smooth_pattern(w, h) * 255).astype(np.uint8)
+    newest = np.round(smooth_pattern(w, h)[..., ::-1] * 255).astype(np.uint8)
+    tex_prev, tex_new = byte_texture(ctx, previous), byte_texture(ctx, newest)
+    swirl = dict(strength=1.5, radius=0.7, centre=(0.45, 0.5), phase=0.05)
+    flow = dict(strength=0.03, scale=2.0, phase=0.8)
+    mix = 0.3
+
+    fused = RenderTarget(ctx, (w, h), "f4")
+    content = ContentPass(library)
+    content.render(fused.framebuffer, tex_prev, tex_new, mix, (1.0, 1.0), (1.0, 1.0), swirl=swirl, flow=flow)
+    got = read_target(fused)
+
+    # Three separate passes; the fused result differs only by the extra bilinear filtering.
+    a, b = RenderTarget(ctx, (w, h), "f4"), RenderTarget(ctx, (w, h), "f4")
+    passes = [CrossfadePass(library), SwirlPass(library), FlowPass(library)]
+    passes[0].render(a.framebuffer, tex_prev, tex_new, mix)
+    passes[1].render(b.framebuffer, a.texture, **swirl)
+    passes[2].render(a.framebuffer, b.texture, **flow)
+    separate = read_target(a)
+    assert np.abs(got - separate).mean() < 0.01
+
+    # With flow off, the reference is exact: crossfade sampled at the swirl coordinate.
+    content.render(fused.framebuffer, tex_prev, tex_new, mix, (1.0, 1.0), (1.0, 1.0), swirl=swirl,
+                   flow=dict(flow, strength=0.0))
+    crossfaded = previous / 255.0 * (1 - mix) + newest / 255.0 * mix
+    np.testing.assert_allclose(read_target(fused), swirl_reference(crossfaded, w, h, **swirl), atol=WARP_TOL)
+    for obj in (content, fused, a, b, tex_prev, tex_new, *passes):
         obj.release()
 
 

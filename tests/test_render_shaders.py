@@ -85,8 +85,8 @@ def test_missing_include_names_the_including_line(shader_dir):
 def test_syntax_error_names_the_frag_file_and_line(ctx, shader_dir):
     path = shader_dir / "swirl.frag"
     lines = path.read_text().splitlines()
-    target = next(i for i, line in enumerate(lines) if "float angle" in line)
-    lines[target] = "    float angle = strength * falloff * cos(6.28318530718 * phase)"  # no ';'
+    target = next(i for i, line in enumerate(lines) if line.strip().startswith("vec2 p = swirl_source("))
+    lines[target] = lines[target].rstrip().rstrip(";")  # drop the ';'
     path.write_text("\n".join(lines) + "\n")
     library = ShaderLibrary(ctx, shader_dir)
     with pytest.raises(ShaderError) as err:

@@ -253,3 +253,15 @@ def test_bad_shapes_are_clear_errors():
         D(torch.randn(1, 3, 8, 8))
     with pytest.raises(ValueError, match="power of two"):
         Generator(8, 0, 8, 24, 3)
+
+
+def test_fp16_blocks_run_in_fp32_on_cpu():
+    """num_fp16_res only changes the dtype on CUDA; on CPU the output is the fp32 network's."""
+    G16 = tiny_generator(16, num_fp16_res=2)
+    G32 = Generator(**dict(G16.init_kwargs, synthesis_kwargs=dict(TINY_SYNTHESIS))).eval()
+    G32.load_state_dict(G16.state_dict())
+    z = torch.randn(2, G16.z_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(G16(z), G32(z), rtol=0, atol=0)
+    D16 = Discriminator(c_dim=0, img_resolution=16, img_channels=3, num_fp16_res=2, **TINY_SYNTHESIS)
+    assert D16(torch.randn(2, 3, 16, 16)).dtype == torch.float32

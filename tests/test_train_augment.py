@@ -32,8 +32,8 @@ def test_blit_transforms_are_exact_pixel_permutations():
     x = _images(n=8)
     y = AugmentPipe(p=1.0, strengths={"xflip": 1, "rotate90": 1, "xint": 1})(x, torch.Generator().manual_seed(2))
     for xi, yi in zip(x, y):
-        values = set(torch.round(xi * 1e4).flatten().tolist())
-        assert set(torch.round(yi * 1e4).flatten().tolist()) <= values
+        nearest = (yi.reshape(-1, 1) - xi.reshape(1, -1)).abs().min(dim=1).values
+        assert nearest.max() < 1e-5
 
 
 def test_xflip_alone_gives_image_or_its_mirror():

@@ -1,6 +1,6 @@
 """Audio control, in one import: sources (audio_input) and features (audio_features).
 
-Live show, once per frame:
+Live show (`LiveAudioFeatures` does exactly this), once per frame:
     samples = live.read()                     # LiveAudioInput: never raises, silence without a device
     analyzer.push(samples, gain=snap["audio.gain"])
     features = analyzer.features()            # {'audio.rms': .., 'audio.band0': .., ...}
@@ -8,6 +8,7 @@ Offline render, frame k:
     features = track.features_at(k, fps)      # FileAudioInput: frame-exact, deterministic
 """
 
+from installation.config import AudioSection
 from installation.control.audio_features import (
     PITCH_CLASSES,
     AudioAnalyzer,
@@ -23,8 +24,36 @@ __all__ = [
     "AudioDecodeError",
     "FileAudioInput",
     "FrameAlignedAnalysis",
+    "LiveAudioFeatures",
     "LiveAudioInput",
     "RunningRange",
     "decode_audio",
     "feature_names",
 ]
+
+
+class LiveAudioFeatures:
+    """The live input and its analyser together, from the show's [audio] section.
+
+    `start()` never raises (no device: a warning, then silence); `update(gain)` once per frame
+    on the frame loop returns the feature dict (all keys present from the first frame).
+    """
+
+    def __init__(self, cfg: AudioSection, fps: float):
+        self.input = LiveAudioInput(cfg.device, cfg.samplerate, cfg.blocksize)
+        self.analyzer = AudioAnalyzer(cfg.samplerate, bands=cfg.bands, fps=fps)
+
+    def start(self) -> "LiveAudioFeatures":
+        self.input.start()
+        return self
+
+    def stop(self) -> None:
+        self.input.stop()
+
+    def update(self, gain: float = 1.0) -> dict[str, float]:
+        self.analyzer.push(self.input.read(), gain)
+        return self.analyzer.features()
+
+    @property
+    def status(self) -> str:
+        return self.input.status

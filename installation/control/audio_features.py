@@ -5,8 +5,8 @@ and, per hop, updates:
 - level: RMS of the newest hop (in dBFS), normalised with a running range;
 - bands: N log-spaced band energies between 40 Hz and 16 kHz (dB, running range each);
 - spectral flux: summed positive change of the log-compressed magnitude spectrum; an onset
-  is a local maximum of the flux above an adaptive threshold (median + k * std of the last
-  ~0.5 s of flux, plus a floor) and at least 100 ms after the previous onset;
+  is a local maximum of the flux above an adaptive threshold (median + k * robust std (MAD) of the
+  last ~0.5 s of flux, plus a floor that grows with the median) and at least 100 ms after the previous onset;
 - tempo: autocorrelation of the last 8 s of flux, 60-200 bpm with a soft preference for
   ~120 bpm (against octave errors), refined by parabolic interpolation, re-estimated 4x/s;
 - beat phase: a comb over the flux history finds where beats fall; between estimates the
@@ -75,7 +75,7 @@ class AudioAnalyzer:
     """Streaming feature extraction. `push(samples)` any number of mono float samples,
     `features()` once per frame."""
 
-    def __init__(self, samplerate: int, bands: int = 8, fps: float = 30.0, onset_k: float = 1.5,
+    def __init__(self, samplerate: int, bands: int = 8, fps: float = 30.0, onset_k: float = 2.0,
                  attack: float = 0.01, release: float = 0.15):
         if samplerate < 8000:
             raise ValueError(f"AudioAnalyzer: samplerate {samplerate} is below 8000 Hz")
@@ -214,7 +214,11 @@ class AudioAnalyzer:
         candidate = self._flux_prev
         if len(recent) >= 4:
             arr = np.fromiter(recent, float)
-            threshold = float(np.median(arr)) + self.onset_k * float(arr.std()) + 0.02
+            med = float(np.median(arr))
+            # the floor grows with the median: dense steady sound (noise, pads) has a high flux
+            # whose random wiggles must not read as onsets
+            spread = 1.4826 * float(np.median(np.abs(arr - med)))  # robust std: big peaks don't mask small ones
+            threshold = med + self.onset_k * spread + 0.02 + 0.1 * med
             is_peak = candidate > self._flux_prev2 and candidate >= flux
             refractory = (self._hops - 1 - self._last_onset_hop) * self.hop_dt < 0.1
             if is_peak and candidate > threshold and not refractory:

@@ -204,7 +204,9 @@ def decode_audio(path: str | Path, samplerate: int = 44100) -> np.ndarray:
     cmd = [
         imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
         "-i", str(path), "-vn", "-map", "0:a:0",
-        "-f", "f32le", "-acodec", "pcm_f32le", "-ac", "1", "-ar", str(int(samplerate)), "-",
+        # rematrix_maxval 1: a downmix averages the channels (ffmpeg's default is -3 dB each,
+        # which lifts a stereo track by 3 dB and can clip)
+        "-f", "f32le", "-acodec", "pcm_f32le", "-ac", "1", "-rematrix_maxval", "1.0", "-ar", str(int(samplerate)), "-",
     ]
     proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0:

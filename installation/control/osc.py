@@ -240,7 +240,15 @@ def build_message(address: str, *args: Any) -> bytes:
 
 class OscServer:
     """UDP OSC server on its own thread. `start()` binds (errors raise there, before the show
-    starts); `stop()` joins. `port` is the bound port (useful with port 0)."""
+    starts); `stop()` joins. `port` is the bound port (useful with port 0).
+
+    `actions` maps ACTIONS addresses to callables, called on the server thread with the
+    checked arguments (seed: int; scene: str or int; record/start: optional path str); they
+    must only enqueue work. `status_provider()` is also called on the server thread and
+    returns any of {'fps', 'content_fps', 'scene', 'recording', 'dropped'} (missing: 0/'';
+    'dropped' defaults to this server's count). `inputs()` and `stats()` are safe to call
+    from the frame loop.
+    """
 
     def __init__(
         self,

@@ -54,12 +54,16 @@ def upfirdn2d(
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(n, c, h * up, w * up)
     px0, px1, py0, py1 = _parse_padding(padding)
-    x = F.pad(x, [px0, px1, py0, py1])  # negative padding crops
+    conv_padding = 0
+    if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
+        conv_padding = (py0, px0)  # let the conv zero-pad: saves a padded copy of a full-res map
+    else:
+        x = F.pad(x, [px0, px1, py0, py1])  # negative padding crops
     # gain ** (ndim / 2) per NVlabs; flip -> true convolution (the filter is symmetric anyway).
     f = (f * (gain ** (f.ndim / 2))).to(x.dtype).flip([0, 1])
     weight = f[None, None].expand(c, 1, *f.shape)  # depthwise: [C, 1, kh, kw]
     # Filtering then taking every `down`-th pixel == a strided depthwise conv (4x less work).
-    return F.conv2d(x, weight, stride=down, groups=c)
+    return F.conv2d(x, weight, stride=down, padding=conv_padding, groups=c)
 
 
 def filter2d(x: torch.Tensor, f: torch.Tensor, gain: float = 1.0) -> torch.Tensor:

@@ -1,11 +1,14 @@
 """The composed shader chain: content frames in, one finished texture out.
 
-    content (previous, newest) -> crossfade -> swirl -> flow -> feedback -> grade -> output
+    content (previous, newest) -> crossfade + swirl + flow -> feedback -> grade -> output
+                                  (one draw: ContentPass)
 
-The warps act on the crossfaded content; feedback then mixes the warped frame with its own
-zoomed and rotated history, so the trails flow; grade comes last so it never compounds
-in the feedback loop. Swirl and flow are skipped when their strength is 0 (they would be
-identities). Render size is fixed at construction; windows scale the output to fit.
+Crossfade and the two warps are coordinate work on the content, so they run as one draw
+(ContentPass, the same formulas as CrossfadePass -> SwirlPass -> FlowPass); that is 3
+full-screen passes a frame instead of 5, which matters on a software rasteriser. Feedback
+then mixes the warped frame with its own zoomed and rotated history, so the trails flow;
+grade comes last so it never compounds in the feedback loop. Render size is fixed at
+construction; windows scale the output to fit.
 
 Time: the swirl's oscillation and the flow field's evolution use phases integrated from t
 (phase += speed * dt), so a live speed change bends the motion instead of jumping it.
@@ -22,22 +25,21 @@ import numpy as np
 from installation.config import FeedbackSection, GradeSection, WarpSection
 from installation.render.passes import (
     NOISE_Z_PERIOD,
-    CrossfadePass,
+    ContentPass,
     FeedbackPass,
-    FlowPass,
     GradePass,
     RenderTarget,
-    SwirlPass,
     configure_texture,
     fit_scale,
 )
 from installation.render.shaders import DEFAULT_SHADER_DIR, ShaderLibrary
 from installation.render.window import write_image
 
-# Intermediate precision, measured on llvmpipe (benchmarks/shader_chain.py --dtype):
-# RGBA8 ("f1") and float16 ("f2") run at about the same speed there, and float16 lets the
-# feedback decay to black instead of sticking at a few 8-bit steps. Output is RGBA8.
-WORK_DTYPE = "f2"
+# Texture formats, measured on llvmpipe with benchmarks/shader_chain.py --dtype f1 f2:
+# RGBA8 ("f1") and float16 ("f2") targets cost about the same there (f1 ~3% faster), so the
+# warped content (8-bit anyway) is RGBA8, and the feedback history is float16 so it decays
+# to black instead of sticking a few 8-bit steps above it. The output is RGBA8.
+WORK_DTYPE = "f1"
 FEEDBACK_DTYPE = "f2"
 
 
@@ -95,12 +97,10 @@ class ShaderChain:
         fit_scale((1, 1), self.size, fit)  # validates `fit` before any GL work
         # Every program compiles here, so a broken shader fails before the first frame.
         self.library = ShaderLibrary(ctx, shader_dir)
-        self.crossfade = CrossfadePass(self.library)
-        self.swirl = SwirlPass(self.library)
-        self.flow = FlowPass(self.library)
+        self.content = ContentPass(self.library)
         self.feedback = FeedbackPass(self.library, self.size, FEEDBACK_DTYPE)
         self.grade = GradePass(self.library)
-        self._work = [RenderTarget(ctx, self.size, work_dtype), RenderTarget(ctx, self.size, work_dtype)]
+        self._content = RenderTarget(ctx, self.size, work_dtype)
         self._output = RenderTarget(ctx, self.size, "f1")
         self._previous = _Content(ctx)
         self._newest = _Content(ctx)
@@ -145,36 +145,23 @@ class ShaderChain:
             t = self._t or 0.0
         self._advance_phases(p, t)
 
-        work = list(self._work)
-        self.crossfade.render(
-            work[0].framebuffer,
+        self.content.render(
+            self._content.framebuffer,
             self._previous.texture,
             self._newest.texture,
             content_mix,
             fit_scale(self._previous.texture.size, self.size, self.fit),
             fit_scale(self._newest.texture.size, self.size, self.fit),
-        )
-        if p["warp.swirl"] != 0.0:
-            self.swirl.render(
-                work[1].framebuffer,
-                work[0].texture,
+            swirl=dict(
                 strength=p["warp.swirl"],
                 radius=p["warp.swirl_radius"],
                 centre=(p["warp.swirl_x"], p["warp.swirl_y"]),
                 phase=self.swirl_phase,
-            )
-            work.reverse()
-        if p["warp.flow"] != 0.0:
-            self.flow.render(
-                work[1].framebuffer,
-                work[0].texture,
-                strength=p["warp.flow"],
-                scale=p["warp.flow_scale"],
-                phase=self.flow_phase,
-            )
-            work.reverse()
+            ),
+            flow=dict(strength=p["warp.flow"], scale=p["warp.flow_scale"], phase=self.flow_phase),
+        )
         fed = self.feedback.render(
-            work[0].texture,
+            self._content.texture,
             amount=p["feedback.amount"],
             zoom=p["feedback.zoom"],
             rotate=p["feedback.rotate"],
@@ -205,7 +192,7 @@ class ShaderChain:
         return self.library.reload_if_changed()
 
     def release(self) -> None:
-        for part in (self.crossfade, self.swirl, self.flow, self.feedback, self.grade, *self._work, self._output):
+        for part in (self.content, self.feedback, self.grade, self._content, self._output):
             part.release()
         self._previous.release()
         self._newest.release()

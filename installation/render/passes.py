@@ -116,14 +116,7 @@ class SwirlPass(FullscreenPass):
         centre: tuple[float, float],
         phase: float,
     ) -> None:
-        self._draw(
-            dst,
-            {"source": src},
-            strength=float(strength),
-            radius=max(float(radius), 1e-4),
-            centre=(float(centre[0]), float(centre[1])),
-            phase=float(phase),
-        )
+        self._draw(dst, {"source": src}, **swirl_uniforms(strength, radius, centre, phase))
 
 
 class FlowPass(FullscreenPass):
@@ -140,7 +133,52 @@ class FlowPass(FullscreenPass):
         scale: float,
         phase: float,
     ) -> None:
-        self._draw(dst, {"source": src}, strength=float(strength), scale=float(scale), phase=float(phase))
+        self._draw(dst, {"source": src}, **flow_uniforms(strength, scale, phase))
+
+
+def swirl_uniforms(strength: float, radius: float, centre: tuple[float, float], phase: float) -> dict:
+    return {
+        "swirl_strength": float(strength),
+        "swirl_radius": max(float(radius), 1e-4),
+        "swirl_centre": (float(centre[0]), float(centre[1])),
+        "swirl_phase": float(phase),
+    }
+
+
+def flow_uniforms(strength: float, scale: float, phase: float) -> dict:
+    return {"flow_strength": float(strength), "flow_scale": float(scale), "flow_phase": float(phase)}
+
+
+class ContentPass(FullscreenPass):
+    """Crossfade, swirl and flow in one draw (what the chain uses): the same formulas as
+    CrossfadePass -> SwirlPass -> FlowPass, but the content is sampled once, at the composed
+    coordinate. On a software rasteriser that saves two full-screen passes; on any
+    renderer it saves two rounds of bilinear blur."""
+
+    fragment = "content.frag"
+
+    def render(
+        self,
+        dst: moderngl.Framebuffer,
+        previous: moderngl.Texture,
+        newest: moderngl.Texture,
+        content_mix: float,
+        previous_scale: tuple[float, float],
+        newest_scale: tuple[float, float],
+        swirl: dict,
+        flow: dict,
+    ) -> None:
+        """swirl: kwargs of SwirlPass.render (strength, radius, centre, phase);
+        flow: kwargs of FlowPass.render (strength, scale, phase)."""
+        self._draw(
+            dst,
+            {"previous_frame": previous, "newest_frame": newest},
+            content_mix=float(min(max(content_mix, 0.0), 1.0)),
+            previous_scale=tuple(previous_scale),
+            newest_scale=tuple(newest_scale),
+            **swirl_uniforms(**swirl),
+            **flow_uniforms(**flow),
+        )
 
 
 class FeedbackPass(FullscreenPass):

@@ -13,7 +13,6 @@ else flips.
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 from typing import Protocol, runtime_checkable
 
@@ -23,7 +22,6 @@ import numpy as np
 from installation.render.passes import PresentPass, configure_texture
 from installation.render.shaders import DEFAULT_SHADER_DIR, ShaderLibrary
 
-log = logging.getLogger(__name__)
 
 
 # --- the only two places rows are flipped -------------------------------------------------
@@ -84,25 +82,32 @@ class _Presenter:
         self._last: moderngl.Texture | None = None
         self._read_fbo: moderngl.Framebuffer | None = None
 
+    def _framebuffer_of(self, texture: moderngl.Texture) -> moderngl.Framebuffer:
+        """A framebuffer around the presented texture (cached: it is the same most frames)."""
+        if self._read_fbo is None or self._read_fbo.color_attachments[0] is not texture:
+            if self._read_fbo is not None:
+                self._read_fbo.release()
+            self._read_fbo = texture.ctx.framebuffer(color_attachments=[texture])
+        return self._read_fbo
+
     def draw(self, screen: moderngl.Framebuffer, window_size: tuple[int, int], texture: moderngl.Texture) -> None:
+        self._last = texture
         screen.viewport = (0, 0, *window_size)
+        if tuple(texture.size) == tuple(window_size):
+            # Same size: a straight blit (a memory copy on llvmpipe, ~100x cheaper than a draw).
+            texture.ctx.copy_framebuffer(screen, self._framebuffer_of(texture))
+            return
         screen.use()
         screen.clear(0.0, 0.0, 0.0, 1.0)
         screen.viewport = letterbox(texture.size, window_size)
         configure_texture(texture)
         self._pass.render(screen, texture)
         screen.viewport = (0, 0, *window_size)
-        self._last = texture
 
     def read(self) -> np.ndarray:
         if self._last is None:
             raise RuntimeError("read() before present(): nothing has been shown yet")
-        # A framebuffer around the presented texture: read it at its own size.
-        if self._read_fbo is None or self._read_fbo.color_attachments[0] is not self._last:
-            if self._read_fbo is not None:
-                self._read_fbo.release()
-            self._read_fbo = self._last.ctx.framebuffer(color_attachments=[self._last])
-        return read_image(self._read_fbo)
+        return read_image(self._framebuffer_of(self._last))
 
     def release(self) -> None:
         if self._read_fbo is not None:

@@ -244,7 +244,7 @@ def train_dreamer(opts: TrainDreamerOptions, log: Callable[[str], None] = print)
             loss.backward()
             optimiser.step()
             step += 1
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(idx)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}")

@@ -1,0 +1,98 @@
+"""The show end to end, headless: show file -> generator -> shader chain -> mp4."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from installation.cli import cli
+from installation.config import load_show
+from installation.record import read_video
+from installation.show import Show, ShowOptions
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A tiny show: a 16 px stand-in generator, a 32x24 output, no OSC (tests run in parallel).
+TINY = [
+    "model.checkpoint='random:3:16'",
+    "show.width=32",
+    "show.height=24",
+    "show.fps=10",
+    "osc.enabled=false",
+    "latent.seconds_per_keyframe=0.5",
+]
+
+
+def tiny_show(tmp_path: Path, extra=()) -> Path:
+    return REPO / "show_configs" / "default.toml", [*TINY, *extra]
+
+
+def render_frames(tmp_path, frames=12, extra=()):
+    path, overrides = tiny_show(tmp_path, extra)
+    cfg = load_show(path, overrides)
+    got = []
+    with Show(cfg, ShowOptions(headless=True, offline=True)) as show:
+        show.run(frames=frames, on_frame=lambda k, px: got.append(px.copy()))
+    return np.stack(got)
+
+
+def test_offline_render_is_deterministic_and_moves(tmp_path):
+    a = render_frames(tmp_path)
+    b = render_frames(tmp_path)
+    assert a.shape == (12, 24, 32, 3)
+    np.testing.assert_array_equal(a, b)
+    diffs = np.abs(np.diff(a.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+    assert (diffs > 0).sum() >= 10, f"frames should change over time: {diffs}"
+
+
+def test_show_seed_changes_the_picture(tmp_path):
+    a = render_frames(tmp_path, frames=3)
+    b = render_frames(tmp_path, frames=3, extra=["latent.seeds=[500, 501]"])
+    assert np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() > 1.0
+
+
+def test_render_command_writes_exact_frame_count(tmp_path):
+    out = tmp_path / "clip.mp4"
+    path, overrides = tiny_show(tmp_path)
+    args = ["render", str(path), "--seconds", "2", "--out", str(out)]
+    for o in overrides:
+        args += ["--set", o]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    frames, fps = read_video(out)
+    assert fps == 10
+    assert frames.shape == (20, 24, 32, 3)
+    assert not out.with_name(f".{out.name}.partial").exists()
+
+
+def test_bad_show_file_fails_before_first_frame(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[warp]\nswirl = 1.0\nwobble = 2\n")
+    out = tmp_path / "never.mp4"
+    result = CliRunner().invoke(cli, ["render", str(bad), "--seconds", "1", "--out", str(out)])
+    assert result.exit_code != 0
+    assert "warp.wobble" in result.output and str(bad) in result.output
+    assert not out.exists()
+
+
+def test_missing_checkpoint_names_the_file(tmp_path):
+    show = tmp_path / "s.toml"
+    show.write_text('[model]\ncheckpoint = "nope.pt"\n[osc]\nenabled = false\n')
+    result = CliRunner().invoke(cli, ["render", str(show), "--seconds", "1", "--out", str(tmp_path / "o.mp4")])
+    assert result.exit_code != 0
+    assert "nope.pt" in result.output
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed (apt-get install xvfb)")
+def test_play_opens_a_window_under_xvfb(tmp_path):
+    path, overrides = tiny_show(tmp_path)
+    cmd = ["xvfb-run", "-a", sys.executable, "-m", "installation", "play", str(path), "--seconds", "2"]
+    for o in overrides:
+        cmd += ["--set", o]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "play:" in proc.stdout and "No display" not in proc.stdout
