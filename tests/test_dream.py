@@ -229,3 +229,32 @@ def test_live_rejects_bad_frames_and_layers(tiny):
         live.set_layer("layer7")
     live.set_layer("layer1.0")
     assert live.layer == "layer1.0"
+
+
+# --- still mode through the CLI -------------------------------------------------------------
+
+
+def test_cli_dream_writes_an_image_of_the_input_size(tmp_path, tiny):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from installation.cli import cli
+    from installation.dreamers import save_dreamer_file
+
+    net_file = tmp_path / "tiny.dreamer.pt"
+    save_dreamer_file(net_file, tiny.net, ["a", "b", "c", "d"], res=32, val_acc=0.5)
+    src = tmp_path / "in.png"
+    Image.fromarray(next(_frames(1, 30, 44))).save(src)
+    out = tmp_path / "out.png"
+    args = ["dream", str(src), "--net", str(net_file), "--layer", "layer2.1", "--octaves", "2", "--iterations", "2",
+            "--step", "0.05", "--objective", "channel:3", "--device", "cpu", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    dreamed = np.asarray(Image.open(out))
+    assert dreamed.shape == (30, 44, 3)
+    assert np.abs(dreamed.astype(int) - np.asarray(Image.open(src))).mean() > 1
+    bad = CliRunner().invoke(cli, args[:4] + ["--layer", "layer9", "--out", str(out)])
+    assert bad.exit_code != 0 and "no layer 'layer9'" in bad.output
+    with pytest.warns(UserWarning, match="random"):
+        listed = CliRunner().invoke(cli, ["dream", "--list-layers", "resnet18"])
+    assert listed.exit_code == 0 and listed.output.split()[:3] == ["layer1", "layer1.0", "layer1.1"]

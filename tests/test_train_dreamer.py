@@ -22,7 +22,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def make_stripes(root, per_class=40, size=16, seed=0):
+def make_stripes(root, per_class=80, size=16, seed=0):
     """root/horizontal, root/vertical: 16x16 stripes with random period, phase and colours."""
     rng = np.random.default_rng(seed)
     for name in ("horizontal", "vertical"):
@@ -43,13 +43,13 @@ def test_train_dreamer_learns_stripes_and_its_file_dreams(tmp_path):
     data = make_stripes(tmp_path / "stripes")
     out = tmp_path / "stripes.dreamer.pt"
     result = CliRunner().invoke(cli, [
-        "train-dreamer", str(data), "--depth", "18", "--width", "8", "--res", "16", "--epochs", "6",
+        "train-dreamer", str(data), "--depth", "18", "--width", "16", "--res", "32", "--epochs", "8",
         "--batch", "16", "--lr", "3e-3", "--out", str(out), "--device", "cpu", "--seed", "0",
     ])
     assert result.exit_code == 0, result.output
     assert "val acc" in result.output and "*best" in result.output
     saved = torch.load(out, weights_only=True)
-    assert saved["format"] == "installation.dreamer" and saved["depth"] == 18 and saved["res"] == 16
+    assert saved["format"] == "installation.dreamer" and saved["depth"] == 18 and saved["res"] == 32
     assert saved["classes"] == ["horizontal", "vertical"] and saved["num_classes"] == 2
     assert saved["val_acc"] > 0.9, result.output
 
@@ -61,7 +61,8 @@ def test_train_dreamer_learns_stripes_and_its_file_dreams(tmp_path):
     correct = 0
     for label, name in enumerate(d.classes):
         for p in sorted((fresh / name).iterdir()):
-            x = torch.from_numpy(np.asarray(Image.open(p))).permute(2, 0, 1)[None].float() / 127.5 - 1
+            im = Image.open(p).convert("RGB").resize((32, 32), Image.BICUBIC)  # as training saw them
+            x = torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
             correct += int(d(x, ["fc"])["fc"].argmax(1).item() == label)
     assert correct >= 14  # of 16
     listed = CliRunner().invoke(cli, ["dream", "--list-layers", str(out)])
