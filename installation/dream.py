@@ -66,10 +66,10 @@ class GuideObjective(Objective):
 
     def __init__(self, guide_act: torch.Tensor):  # [1, C, h, w] or [1, C]
         g = guide_act.detach()
-        self.guide = g.reshape(g.shape[1], -1)  # [C, P_guide]
+        self.guide = g.transpose(0, 1).reshape(g.shape[1], -1)  # [C, P_guide]
 
     def __call__(self, act):
-        x = act.reshape(act.shape[1], -1)  # [C, P]; batch of 1
+        x = act.transpose(0, 1).reshape(act.shape[1], -1)  # [C, P]: every position of every image
         if x.shape[0] != self.guide.shape[0]:
             raise ValueError(f"guide has {self.guide.shape[0]} channels, the layer {x.shape[0]}")
         with torch.no_grad():
@@ -208,8 +208,6 @@ def dream_step(
     rng: random.Random | None = None,
 ) -> torch.Tensor:
     """One normalised gradient-ascent step: x + step * g / mean|g|, clamped to [-1, 1]."""
-    if step == 0:
-        return x.clone()
     g = dream_gradient(x, net, layer, objective, jitter, smooth_sigma, rng)
     if mask is not None:
         g = g * mask

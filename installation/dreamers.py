@@ -108,7 +108,7 @@ class DiscriminatorDreamer(Dreamer):
     def default_layer(self) -> str:
         # A middle block: deep enough for structure, shallow enough to keep spatial detail.
         names = self.layer_names()
-        return names[min(len(names) - 1, max(1, len(names) // 2 - 1))]
+        return names[len(names) // 2]  # 64 px model: b16 (the show's default)
 
     def forward(self, img, layers):
         for layer in layers:

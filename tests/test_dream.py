@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -113,7 +115,7 @@ def test_jitter_is_undone(tiny):
     net = PointwiseDreamer()
     g0 = dream_gradient(x, net, "conv", L2Objective(), jitter=0)
     for seed in range(3):
-        gj = dream_gradient(x, net, "conv", L2Objective(), jitter=10, rng=__import__("random").Random(seed))
+        gj = dream_gradient(x, net, "conv", L2Objective(), jitter=10, rng=random.Random(seed))
         torch.testing.assert_close(gj, g0, rtol=1e-5, atol=1e-8)
 
 

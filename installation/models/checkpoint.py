@@ -98,11 +98,16 @@ def _build(cls, kwargs: dict, state: dict, device, source: str):
 
 
 def load_generator(path_or_spec, device) -> Generator:
-    """G_ema from a checkpoint, or "random:SEED[:RES]" for an untrained stand-in. Eval mode, no grads."""
+    """G_ema from a checkpoint (ours, an NVlabs .pkl or a rosinality .pt), or "random:SEED[:RES]" for an
+    untrained stand-in. Eval mode, no grads."""
     spec = str(path_or_spec)
     if spec.startswith(RANDOM_PREFIX):
         seed, resolution = _parse_random_spec(spec)
         return random_generator(seed, resolution).to(device)
+    from installation.models.convert import foreign_format, load_foreign_generator  # NVlabs .pkl, rosinality .pt
+
+    if foreign_format(spec) is not None:
+        return load_foreign_generator(spec, device)
     data = load_checkpoint(spec)
     return _build(Generator, data["G_kwargs"], data["G_ema"], device, spec)
 
@@ -111,6 +116,10 @@ def load_discriminator(path, device) -> Discriminator | None:
     """D from a checkpoint; None if it was saved without one (or for a "random:" spec)."""
     if str(path).startswith(RANDOM_PREFIX):
         return None
+    from installation.models.convert import foreign_format, load_foreign_discriminator
+
+    if foreign_format(path) is not None:
+        return load_foreign_discriminator(path, device)
     data = load_checkpoint(path)
     if data.get("D") is None or data.get("D_kwargs") is None:
         return None

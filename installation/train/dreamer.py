@@ -152,9 +152,7 @@ def _start_weights(net: ResNet, path: str, log: Callable[[str], None]) -> None:
     p = Path(path)
     if not p.is_file():
         raise DreamerTrainError(f"{p}: --weights file not found")
-    obj = _torch_load(p)
-    state = obj["state_dict"] if isinstance(obj, dict) and "state_dict" in obj else obj
-    state = _state_dict_of(state, str(p))
+    state = _state_dict_of(_torch_load(p), str(p))  # a bare state_dict or a dreamer file
     kw = infer_resnet_kwargs(state)
     if (kw["depth"], kw["width"]) != (net.depth, net.width):
         raise DreamerTrainError(
