@@ -100,6 +100,8 @@ def _report(stats, what: str) -> None:
     )
     if stats.record_path is not None:
         click.echo(f"recorded {stats.recorded} frames to {stats.record_path} ({stats.record_dropped} dropped)")
+    if stats.record_error is not None:
+        click.echo(f"recording failed: {stats.record_error}", err=True)
 
 
 @cli.command()
@@ -113,13 +115,18 @@ def _report(stats, what: str) -> None:
 @click.option("--headless", is_flag=True, help="Run the live loop without a window (EGL), e.g. for soak tests.")
 @click.option("--fallback-seconds", default=20.0, show_default=True,
               help="Without a display, render this many seconds to a file instead of playing.")
+@click.option("--gallery", is_flag=True,
+              help="Unattended: Esc must be pressed twice within 2 s, errors never reach the screen.")
 @verbose_option
-def play(show_file, overrides, fullscreen, monitor, record, seconds, osc_port, headless, fallback_seconds, verbose):
+def play(show_file, overrides, fullscreen, monitor, record, seconds, osc_port, headless, fallback_seconds, gallery,
+         verbose):
     """Play SHOW live in a window (fullscreen with --fullscreen).
 
-    Keys: F fullscreen, R record on/off, Space next keyframe, Backspace previous keyframe,
-    D dream on/off, S screenshot, Esc quit. Without a display, says so and renders a clip
-    to renders/<show>.mp4 instead.
+    Keys: F fullscreen, R record on/off, Space / Backspace next / previous keyframe,
+    Right, Page Down or N / Left, Page Up or P next / previous cue, 1-9 cue 1-9,
+    D dream on/off, S screenshot, Esc quit (twice with --gallery). The show file and the
+    shaders are reloaded when they change on disk. Without a display, says so and renders a
+    clip to renders/<show>.mp4 instead.
     """
     _setup_logging(verbose)
     cfg = _load_show_or_fail(show_file, overrides)
@@ -135,9 +142,29 @@ def play(show_file, overrides, fullscreen, monitor, record, seconds, osc_port, h
         stats = _run_show(show_file, overrides, options=opts, seconds=seconds or fallback_seconds)
         _report(stats, "render")
         return
-    opts = ShowOptions(headless=headless, fullscreen=fullscreen, monitor=monitor, record=record, osc_port=osc_port)
+    opts = ShowOptions(headless=headless, fullscreen=fullscreen, monitor=monitor, record=record, osc_port=osc_port,
+                       gallery=gallery)
     stats = _run_show(show_file, overrides, options=opts, seconds=seconds)
     _report(stats, "play")
+
+
+@cli.command()
+def monitors():
+    """List the connected monitors and their video modes (for play --fullscreen --monitor N)."""
+    from installation.render.window import has_display, list_monitors
+
+    if not has_display():
+        click.echo("No display found (DISPLAY is not set or no screen answers): no monitors to list.")
+        return
+    found = list_monitors()
+    if not found:
+        click.echo("The display reports no monitors.")
+    for m in found:
+        cur = m["current"]
+        now = f"{cur['width']}x{cur['height']} @ {cur['refresh']} Hz" if cur else "unknown mode"
+        click.echo(f"{m['index']}: {m['name'] or 'monitor'} ({now})")
+        for mode in m["modes"]:
+            click.echo(f"     {mode['width']}x{mode['height']} @ {mode['refresh']} Hz")
 
 
 @cli.command()
@@ -159,6 +186,8 @@ def render(show_file, overrides, out, seconds, audio, verbose):
     opts = ShowOptions(headless=True, offline=True, record=out, audio_file=audio, progress=True)
     stats = _run_show(show_file, overrides, options=opts, seconds=seconds)
     _report(stats, "render")
+    if stats.record_error is not None:
+        raise UserError(f"{out}: the video was not written completely")
 
 
 # --- training: dataset, train, metrics, project (installation/train, installation/project.py) ---
@@ -443,6 +472,36 @@ def train_dreamer_command(data, out, depth, **kw):
         train_dreamer(TrainDreamerOptions(data=str(data), out=str(out), depth=int(depth), **kw), log=click.echo)
     except (DreamerTrainError, ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
+
+
+# --- convert (installation/models/convert.py, nvlabs_pickle.py, rosinality.py) ---
+
+
+@cli.command()
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--class", "class_index", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Conditional models: the class to play (it is baked into the converted model).")
+@click.option("--no-discriminator", is_flag=True,
+              help="Leave the discriminator out (smaller file, but it cannot dream with 'discriminator').")
+def convert(src, dst, class_index, no_discriminator):
+    """Convert SRC (an NVlabs StyleGAN2 .pkl or a rosinality stylegan2-pytorch .pt) to our checkpoint DST.
+
+    Nothing in SRC is executed (code inside a .pkl is refused). The result starts faster and is
+    safe to share. StyleGAN3 and TensorFlow models are not supported yet.
+    """
+    from installation.models.checkpoint import CheckpointError
+    from installation.models.convert import convert_checkpoint
+
+    try:
+        model = convert_checkpoint(src, dst, class_index=class_index, discriminator=not no_discriminator)
+    except CheckpointError as e:
+        raise UserError(str(e)) from None
+    G = model.G_ema
+    click.echo(f"wrote {dst}: {model.source_format} {G.img_resolution}x{G.img_resolution} generator"
+               + (" + discriminator" if model.D is not None else "") + f" ({G.num_ws} ws, w_dim {G.w_dim})")
+    for note in model.notes:
+        click.echo(f"note: {note}")
 
 
 def main() -> None:

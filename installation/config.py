@@ -11,6 +11,7 @@ the first frame.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +47,10 @@ class ShowSection(Section):
     height: int = Field(720, ge=16, le=8192, description="Output height in pixels (window and recording).")
     fps: float = Field(30.0, gt=0, le=240, description="Display and recording frame rate.")
     seed: int = Field(0, ge=0, description="Seeds every random choice of the show, so renders repeat exactly.")
+    shaders: str | None = Field(None, description="Folder of GLSL passes, relative to the show file (none: the shipped shaders/).")
+    hot_reload: bool = Field(True, description="Live shows: re-read this file and the shaders when they change on disk.")
+    start_cue: int | None = Field(0, ge=0, description="Cue entered when the show starts (fading from the base values); none: wait for a cue.")
+    scene_fade: float = Field(2.0, ge=0, le=600, description="Fade in seconds when a scene is chosen directly (OSC /installation/scene).")
 
 
 class ModelSection(Section):
@@ -181,9 +186,69 @@ class Mapping(Section):
 
 
 class RecordSection(Section):
-    path: str | None = Field(None, description="Record every displayed frame to this mp4 (relative to the working directory).")
+    path: str | None = Field(
+        None, description="Live shows: record every displayed frame to this mp4 (relative to the show file); also where R and OSC record/start write."
+    )
     crf: int = Field(18, ge=0, le=51, description="H.264 quality (lower is better, 18 is visually lossless).")
     queue: int = Field(64, ge=1, le=10000, description="Frames that may wait for the encoder before new ones are dropped (live only).")
+
+
+class GallerySection(Section):
+    enabled: bool = Field(False, description="Gallery mode (also `play --gallery`): Esc must be pressed twice, errors never show.")
+    watchdog_seconds: float = Field(
+        30.0, ge=1.0, le=3600.0, description="Live shows: a content worker with no frame for this long is replaced by a new one."
+    )
+
+
+def _live_values_model(section_cls: type[BaseModel]) -> type[BaseModel]:
+    """A section's live parameters, all optional: what a scene may set (same ranges)."""
+    from pydantic import create_model
+
+    fields = {}
+    for name, f in section_cls.model_fields.items():
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        if extra.get("live"):
+            fields[name] = (float | None, Field(None, ge=extra["lo"], le=extra["hi"], description=f.description))
+    return create_model(f"{section_cls.__name__}Values", __base__=Section, **fields)
+
+
+LatentValues = _live_values_model(LatentSection)
+WarpValues = _live_values_model(WarpSection)
+FeedbackValues = _live_values_model(FeedbackSection)
+GradeValues = _live_values_model(GradeSection)
+DreamValues = _live_values_model(DreamSection)
+AudioValues = _live_values_model(AudioSection)
+
+
+class Scene(Section):
+    """A look: the show's base values with these on top. Moving to a scene crossfades to it."""
+
+    latent: LatentValues = Field(default_factory=LatentValues, description="Latent parameters.")
+    warp: WarpValues = Field(default_factory=WarpValues, description="Warp parameters.")
+    feedback: FeedbackValues = Field(default_factory=FeedbackValues, description="Feedback parameters.")
+    grade: GradeValues = Field(default_factory=GradeValues, description="Grade parameters.")
+    dream: DreamValues = Field(default_factory=DreamValues, description="Dream parameters.")
+    audio: AudioValues = Field(default_factory=AudioValues, description="Audio modulation parameters.")
+    seeds: list[int] | None = Field(None, description="Keyframe seeds for this scene, instead of the show's latent.seeds and w_files (none: the show's).")
+    mappings: list[Mapping] | None = Field(None, description="Mappings for this scene (none: the show's mappings).")
+
+    def values(self) -> dict[str, float]:
+        """{'section.name': value} of every parameter this scene sets."""
+        out = {}
+        for section in ("latent", "warp", "feedback", "grade", "dream", "audio"):
+            for name, v in getattr(self, section).model_dump().items():
+                if v is not None:
+                    out[f"{section}.{name}"] = float(v)
+        return out
+
+
+class Cue(Section):
+    scene: str = Field(..., description="Name of a scene under [scenes.<name>].")
+    fade: float = Field(3.0, ge=0, le=600, description="Seconds the crossfade to the scene takes (0: cut).")
+    hold: float | None = Field(
+        None, gt=0, le=86400,
+        description="Seconds to stay after the fade, then go to the next cue by itself (from the last: the first); none: wait.",
+    )
 
 
 class ShowConfig(Section):
@@ -199,6 +264,9 @@ class ShowConfig(Section):
     audio: AudioSection = Field(default_factory=AudioSection, description="Audio analysis.")
     mappings: list[Mapping] = Field([], description="Feature -> parameter mappings.")
     record: RecordSection = Field(default_factory=RecordSection, description="Recording.")
+    gallery: GallerySection = Field(default_factory=GallerySection, description="Unattended operation.")
+    scenes: dict[str, Scene] = Field({}, description="Named looks: [scenes.<name>] with parameter values, seeds, mappings.")
+    cues: list[Cue] = Field([], description="The cue list: [[cues]] scene, fade, hold; OSC and keys step through it.")
 
     # Where the show file lives; relative paths in the file resolve against it. Not a key.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder of the show file.")
@@ -283,6 +351,24 @@ def _check_cross_field(cfg: ShowConfig, source: str) -> None:
                 f"{source}: key 'mappings.{i}.target': '{m.target}' is not a live parameter "
                 f"(one of: {', '.join(sorted(names))})"
             )
+    for name, scene in cfg.scenes.items():
+        if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", name):
+            raise ShowConfigError(f"{source}: key 'scenes.{name}': a scene name is 1-64 letters, digits, '_' or '-'")
+        if scene.seeds is not None and not scene.seeds:
+            raise ShowConfigError(f"{source}: key 'scenes.{name}.seeds': need at least one seed (or leave it out)")
+        for i, m in enumerate(scene.mappings or []):
+            if m.target not in names:
+                raise ShowConfigError(
+                    f"{source}: key 'scenes.{name}.mappings.{i}.target': '{m.target}' is not a live parameter"
+                )
+    for i, cue in enumerate(cfg.cues):
+        if cue.scene not in cfg.scenes:
+            known = ", ".join(cfg.scenes) or "none defined"
+            raise ShowConfigError(f"{source}: key 'cues.{i}.scene': '{cue.scene}' is not a scene (scenes: {known})")
+    if cfg.cues and cfg.show.start_cue is not None and cfg.show.start_cue >= len(cfg.cues):
+        raise ShowConfigError(
+            f"{source}: key 'show.start_cue': {cfg.show.start_cue} but the show has {len(cfg.cues)} cues (0..{len(cfg.cues) - 1})"
+        )
     loopback = cfg.osc.host in ("127.0.0.1", "localhost", "::1")
     if cfg.osc.enabled and not loopback and not cfg.osc.allow:
         raise ShowConfigError(

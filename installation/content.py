@@ -3,6 +3,12 @@
 The display loop posts the newest request and never waits; the worker always takes the
 newest request and drops stale ones, and hands back the newest finished frame. Offline
 renders call `produce()` directly, so every output frame has its own content frame.
+
+Speed (issue 8, measured with `installation bench` on a shared 2-core CPU): the generator
+runs through `FastSynthesis` (same pixels within 1e-3, see installation/models/fast.py)
+under torch.inference_mode, and the worker uses ONE torch thread on machines with <= 2
+cores: with 2 OpenMP threads next to Mesa's rasteriser and other processes, a frame took
+~15x longer (threads spin-waiting for a descheduled partner), not 2x shorter.
 """
 
 from __future__ import annotations
@@ -12,10 +18,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import os
+
 import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
+_thread_state = threading.local()  # the torch thread count set on each calling thread
+
+
+def choose_torch_threads(cpus: int | None = None) -> int:
+    """torch threads for the content worker when the show file says 0 ('choose').
+
+    The display (GL, on a software rasteriser also the CPU) needs cores too: leave it half
+    of them, and never more than 1 thread on a 2-core machine (see the module doc)."""
+    cpus = cpus or os.cpu_count() or 1
+    return 1 if cpus <= 2 else max(1, cpus // 2)
 
 
 @dataclass
@@ -44,11 +62,12 @@ def to_uint8_image(img: torch.Tensor) -> np.ndarray:
 class ContentWorker:
     """Runs generator (+ dreamer) on its own thread at its own rate."""
 
-    def __init__(self, generator, noise_mode: str, dreamer=None, threads: int = 0):
+    def __init__(self, generator, noise_mode: str, dreamer=None, threads: int = 0, fast: bool = True):
         self.G = generator
         self.noise_mode = noise_mode
         self.dreamer = dreamer
-        self.threads = threads
+        self.threads = threads if threads > 0 else choose_torch_threads()
+        self.synthesis = self._fast_synthesis(generator) if fast else generator.synthesis
         self._cond = threading.Condition()
         self._request: ContentRequest | None = None
         self._result: ContentFrame | None = None
@@ -61,13 +80,27 @@ class ContentWorker:
         self._last_error: str | None = None
         self._durations: list[float] = []
 
+    @staticmethod
+    def _fast_synthesis(generator):
+        """The fast path, or the reference synthesis if this network cannot have one."""
+        from installation.models.fast import FastSynthesis
+
+        try:
+            return FastSynthesis(generator.synthesis)
+        except Exception as e:  # an unusual (e.g. converted) network: slower, still correct
+            log.warning("generator fast path unavailable (%s: %s); using the reference path", type(e).__name__, e)
+            return generator.synthesis
+
     # -- the work itself, shared by the thread and offline renders ------------------------
-    @torch.no_grad()
     def produce(self, req: ContentRequest) -> ContentFrame:
         start = time.perf_counter()
-        img = self.G.synthesis(req.w, noise_mode=self.noise_mode)  # [1, 3, R, R]
-        image = to_uint8_image(img)
-        if req.dream and self.dreamer is not None:
+        if getattr(_thread_state, "threads", None) != self.threads:  # offline renders call from the main thread
+            torch.set_num_threads(self.threads)
+            _thread_state.threads = self.threads
+        with torch.inference_mode():
+            img = self.synthesis(req.w, noise_mode=self.noise_mode)  # [1, 3, R, R]
+            image = to_uint8_image(img)
+        if req.dream and self.dreamer is not None:  # the dream needs autograd: outside inference_mode
             with torch.enable_grad():
                 image = self.dreamer.step(image, req.params, None)
         return ContentFrame(image=image, serial=req.serial, seconds=time.perf_counter() - start)
@@ -97,8 +130,6 @@ class ContentWorker:
         return 0.0 if not recent else 1.0 / max(1e-6, float(np.mean(recent)))
 
     def _run(self) -> None:
-        if self.threads > 0:
-            torch.set_num_threads(self.threads)
         while True:
             with self._cond:
                 while self._request is None and not self._stop:
@@ -121,9 +152,15 @@ class ContentWorker:
                 self._durations.append(frame.seconds)
                 del self._durations[:-120]
 
-    def stop(self) -> None:
+    @property
+    def alive(self) -> bool:
+        """The worker thread is running (False before start() and after it died or stopped)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to end; wait up to `timeout` seconds (0: don't wait, e.g. a stuck one)."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._thread is not None and timeout > 0:
+            self._thread.join(timeout=timeout)

@@ -429,8 +429,8 @@ class LiveDreamer:
         wh = min(self.resolution, h)
         return wh, max(8, round(wh * w / h))
 
-    def _flow_from_numpy(self, flow: np.ndarray, frame_hw, size) -> torch.Tensor:
-        h, w = frame_hw
+    def _flow_from_numpy(self, flow: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+        """[H, W, 2] pixels of the frame -> [1, 2, h, w] pixels of the working copy."""
         if flow.ndim != 3 or flow.shape[2] != 2:
             raise ValueError(f"LiveDreamer.step: flow must be [H, W, 2] (dx, dy in pixels), got {flow.shape}")
         f = torch.from_numpy(np.array(flow, dtype=np.float32)).to(self.device).permute(2, 0, 1)[None]
@@ -465,7 +465,7 @@ class LiveDreamer:
             detail = torch.zeros_like(base)
             if self.detail is not None and self.detail.shape == base.shape and decay > 0:
                 if flow is not None:
-                    motion = self._flow_from_numpy(flow, (H, W), size)
+                    motion = self._flow_from_numpy(flow, size)
                 elif self.estimate_motion and self._prev_grey is not None:
                     motion = estimate_flow(self._prev_grey, grey)
                 else:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from installation.config import load_show
@@ -18,25 +20,44 @@ class ShowSetupError(RuntimeError):
     """The show could not start (bad checkpoint, keyframe file, shader...); nothing ran."""
 
 
+class StopSignals:
+    """What SIGINT / SIGTERM ask for: the first one stops the show after the current frame
+    (also when it comes while the show is still being built); later ones only say that the
+    recording is being finished, so a file is never cut short by an impatient Ctrl-C."""
+
+    def __init__(self, show: Show | None = None):
+        self.show = show
+        self.count = 0
+
+    def attach(self, show: Show) -> None:
+        self.show = show
+        if self.count:
+            show.request_stop()
+
+    def __call__(self, signum, _frame) -> None:
+        self.count += 1
+        if self.count == 1:
+            log.warning("signal %d: stopping after this frame (the recording is finalised)", signum)
+        else:
+            log.warning("signal %d: finishing the recording, please wait", signum)
+        if self.show is not None:
+            self.show.request_stop()
+
+
 @contextmanager
-def stop_on_signals(show: Show):
-    """SIGINT/SIGTERM end the loop after the current frame, so the recording is finalised."""
+def stop_on_signals(show: Show | None = None):
+    """Within the block, SIGINT/SIGTERM end the loop after the current frame, so the
+    recording is finalised; keep the block around `close()` too. Yields the StopSignals."""
+    state = StopSignals(show)
     previous = {}
-
-    def handler(signum, _frame):
-        log.warning("signal %d: stopping after this frame", signum)
-        show.request_stop()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread
-            pass
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, state)
     try:
-        yield
+        yield state
     finally:
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
 
 def run_show(
@@ -48,13 +69,15 @@ def run_show(
     frames: int | None = None,
 ) -> ShowStats:
     cfg = load_show(show_file, overrides)
-    try:
-        show = Show(cfg, options, show_path=Path(show_file))
-    except (ValueError, OSError, RuntimeError) as e:  # bad input: fail before the first frame
-        raise ShowSetupError(f"{show_file}: cannot start the show: {e}") from e
-    try:
-        with stop_on_signals(show):
+    options = replace(options, overrides=tuple(overrides))  # a hot reload applies them again
+    with stop_on_signals() as signals:
+        try:
+            show = Show(cfg, options, show_path=Path(show_file))
+        except (ValueError, OSError, RuntimeError) as e:  # bad input: fail before the first frame
+            raise ShowSetupError(f"{show_file}: cannot start the show: {e}") from e
+        signals.attach(show)
+        try:
             show.run(frames=frames, seconds=seconds)
-    finally:
-        stats = show.close()
+        finally:
+            stats = show.close()  # still inside the block: a second signal cannot cut it short
     return stats

@@ -164,13 +164,13 @@ def ref_discriminator(raw, spec, img):
 # --- helpers ------------------------------------------------------------------------------
 
 
-def write_snapshot(tmp_path, spec=None, with_d=True, name="network-snapshot.pkl", src=None, **kw):
+def write_snapshot(tmp_path, spec=None, with_d=True, name="network-snapshot.pkl", src=None, protocol=4, **kw):
     spec = spec or GenSpec()
     src = src or module_src_that_marks(tmp_path / "module_src_ran")
     G, raw = nvlabs_generator(spec, seed=0, src=src, **kw)
     D, raw_d = nvlabs_discriminator(DiscSpec(), seed=1, src=src) if with_d else (None, None)
     path = tmp_path / name
-    write_pickle(path, snapshot(G, D))
+    write_pickle(path, snapshot(G, D), protocol=protocol)
     return path, raw, raw_d
 
 
@@ -241,6 +241,18 @@ def test_load_generator_dispatches_on_a_pkl(tmp_path):
     z = seeded(1, 8)
     with torch.no_grad():
         assert (G(z) - ref_generator(raw, GenSpec(), z)).abs().max().item() < 1e-3
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 5])
+def test_other_pickle_protocols(tmp_path, protocol):
+    """Snapshots from older Pythons (protocol 2/3: sets and EasyDicts via GLOBAL + REDUCE/NEWOBJ)."""
+    spec = GenSpec(img_resolution=8)
+    path, raw, _ = write_snapshot(tmp_path, spec, protocol=protocol)
+    G, D, _ = load_nvlabs(path)
+    z = seeded(1, spec.z_dim)
+    with torch.no_grad():
+        assert (G(z) - ref_generator(raw, spec, z)).abs().max().item() < 1e-3
+    assert D is not None
 
 
 def test_conditional_model_plays_the_chosen_class(tmp_path):
@@ -332,3 +344,36 @@ def test_tensorflow_pickles_and_garbage_get_clear_errors(tmp_path):
     not_snapshot.write_bytes(pickle.dumps([1, 2, 3]))
     with pytest.raises(CheckpointError, match="G_ema"):
         load_nvlabs(not_snapshot)
+
+
+def test_real_module_dicts_pickled_the_nvlabs_way(tmp_path):
+    """Real nn.Modules pickled with NVlabs' persistence __reduce__ (state = what super().__reduce__()
+    gives: the module __dict__ of the running torch, hook dicts and Parameters included)."""
+    from _nvlabs_standin import _reconstruct_persistent_obj
+
+    from installation.models.stylegan2 import Generator
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3, mapping_kwargs=dict(num_layers=2),
+                  synthesis_kwargs=dict(channel_base=32, channel_max=8, conv_clamp=256, num_fp16_res=1)).eval()
+    with torch.no_grad():
+        G.synthesis.b8.conv1.noise_strength.fill_(0.5)
+    reference = Generator(**G.init_kwargs).eval()
+    reference.load_state_dict(G.state_dict())
+    for module in G.modules():  # NVlabs' persistent_class Decorator, per class
+        original = type(module)
+
+        class Decorator(original):
+            def __reduce__(self, _name=original.__name__):
+                fields = list(super().__reduce__()) + [None] * 3
+                meta = dict(type="class", version=6, module_src="# src\n", class_name=_name, state=fields[2])
+                return (_reconstruct_persistent_obj, (meta,))
+
+        module.__class__ = Decorator
+    path = tmp_path / "real.pkl"
+    write_pickle(path, {"G": G, "D": None, "G_ema": G})
+    loaded, _, _ = load_nvlabs(path)
+    assert loaded.init_kwargs["synthesis_kwargs"]["num_fp16_res"] == 1
+    z = seeded(2, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(z), reference(z), rtol=0, atol=0)

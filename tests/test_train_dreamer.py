@@ -84,3 +84,19 @@ def test_bad_data_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DreamerTrainError, match="empty: class folder holds no images"):
         train_dreamer(TrainDreamerOptions(data=str(tmp_path), out=str(tmp_path / "x.pt"), progress=False))
+
+
+def test_train_dreamer_starts_from_local_weights(tmp_path):
+    from installation.models.resnet import ResNet
+
+    data = make_stripes(tmp_path / "stripes", per_class=6)
+    start = tmp_path / "start.pth"
+    torch.manual_seed(1)
+    torch.save(ResNet(18, num_classes=5, width=8).state_dict(), start)  # another class count
+    lines = []
+    opts = TrainDreamerOptions(data=str(data), out=str(tmp_path / "d.pt"), width=8, res=16, epochs=1, batch=8,
+                               weights=str(start), device="cpu", progress=False, schedule="step")
+    train_dreamer(opts, log=lines.append)
+    assert any("fc starts fresh" in line for line in lines)
+    with pytest.raises(DreamerTrainError, match="start.pth: holds ResNet-18 \\(width 8\\)"):
+        train_dreamer(TrainDreamerOptions(**{**opts.__dict__, "width": 16}), log=lines.append)

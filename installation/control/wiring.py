@@ -28,6 +28,10 @@ def osc_actions(show) -> dict:
         prefix + "/record/start": lambda path=None: show.post("record_start", path),
         prefix + "/record/stop": lambda: show.post("record_stop"),
         prefix + "/dream/toggle": lambda: show.post("toggle_dream"),
+        prefix + "/scene": lambda name_or_index: show.post("scene", name_or_index),
+        prefix + "/cue/next": lambda: show.post("cue_next"),
+        prefix + "/cue/previous": lambda: show.post("cue_previous"),
+        prefix + "/show/reload": lambda: show.post("reload_show"),
     }
 
 
@@ -68,8 +72,8 @@ class AudioControl:
             self.track = FileAudioInput(show.opt.audio_file, cfg.audio.samplerate, bands=cfg.audio.bands)
         elif cfg.audio.enabled:
             self.live = LiveAudioFeatures(cfg.audio, self.fps).start()
-        sources = set(feature_names(cfg.audio.bands))
-        self.engine = MappingEngine(cfg.mappings, show.params, known_sources=sources | _osc_sources(cfg))
+        self.known_sources = set(feature_names(cfg.audio.bands)) | _osc_sources(cfg)
+        self.engine = MappingEngine(cfg.mappings, show.params, known_sources=self.known_sources)
         self.modulation = None
         self.frame = 0
 
@@ -112,14 +116,53 @@ class AudioControl:
         if amount:
             self.show.trajectory.push(amount)
 
+    def set_mappings(self, mappings) -> None:
+        """Swap the mappings (a scene change or a reload); a bad one raises before anything changes."""
+        from installation.control.mappings import MappingEngine
+
+        engine = MappingEngine(mappings, self.show.params, known_sources=self.known_sources)
+        self.engine.release()
+        self.engine = engine
+
     def stop(self) -> None:
         self.engine.release()
         if self.live is not None:
             self.live.stop()
 
 
+def _all_mappings(cfg) -> list:
+    scene_mappings = [m for scene in cfg.scenes.values() for m in (scene.mappings or [])]
+    return [*cfg.mappings, *scene_mappings]
+
+
 def _osc_sources(cfg) -> set[str]:
-    return {m.source for m in cfg.mappings if m.source.startswith("osc.")}
+    return {m.source for m in _all_mappings(cfg) if m.source.startswith("osc.")}
+
+
+def check_mappings(cfg, params) -> None:
+    """Every mapping of the show and of its scenes can run; the error names the scene."""
+    from installation.control.audio import feature_names
+    from installation.control.mappings import MappingEngine
+
+    known = set(feature_names(cfg.audio.bands)) | _osc_sources(cfg)
+    MappingEngine(cfg.mappings, params, known_sources=known)
+    for name, scene in cfg.scenes.items():
+        try:
+            MappingEngine(scene.mappings or [], params, known_sources=known)
+        except ValueError as e:
+            raise ValueError(f"scenes.{name}.{e}") from None
+
+
+def apply_mappings(show, mappings) -> None:
+    """Make `mappings` the running ones (a scene change or a reload)."""
+    audio = next((c for c in show.controls if isinstance(c, AudioControl)), None)
+    if audio is None:
+        if not mappings:
+            return
+        osc = next((c for c in show.controls if isinstance(c, OscControl)), None)
+        audio = AudioControl(show, osc)
+        show.controls.append(audio)
+    audio.set_mappings(mappings)
 
 
 def start_controls(show) -> list:
@@ -130,7 +173,8 @@ def start_controls(show) -> list:
     if show.cfg.osc.enabled and not show.opt.offline:
         osc = OscControl(show)
         controls.append(osc)
-    needs_audio = show.cfg.audio.enabled or show.opt.audio_file is not None or show.cfg.mappings
+    check_mappings(show.cfg, show.params)
+    needs_audio = show.cfg.audio.enabled or show.opt.audio_file is not None or _all_mappings(show.cfg)
     if needs_audio:
         controls.append(AudioControl(show, osc))
     return controls

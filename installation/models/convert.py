@@ -182,9 +182,10 @@ class ForeignModel:
     notes: list[str] = field(default_factory=list)
 
 
-def load_foreign(path, class_index: int = 0, discriminator: bool = True) -> ForeignModel:
+def load_foreign(path, class_index: int = 0, discriminator: bool = True, log_notes: bool = True) -> ForeignModel:
     """Read an NVlabs .pkl or a rosinality .pt as our networks. CheckpointError naming the file
-    if it is neither or holds something we do not support."""
+    if it is neither or holds something we do not support. Notes (e.g. the class a conditional
+    model plays) are logged as warnings unless log_notes=False."""
     path = Path(path)
     fmt = foreign_format(path)
     if fmt == NVLABS:
@@ -197,7 +198,7 @@ def load_foreign(path, class_index: int = 0, discriminator: bool = True) -> Fore
         G, D, notes = load_rosinality(path, discriminator=discriminator)
     else:
         raise CheckpointError(f"{path}: not an NVlabs .pkl or a rosinality .pt checkpoint")
-    for note in notes:
+    for note in notes if log_notes else ():
         log.warning("%s: %s", path, note)
     return ForeignModel(G_ema=G, D=D, source_format=fmt, notes=notes)
 
@@ -222,7 +223,7 @@ def convert_checkpoint(src, dst, class_index: int = 0, discriminator: bool = Tru
             pass
         else:
             raise CheckpointError(f"{src}: already an installation checkpoint; nothing to convert")
-    model = load_foreign(src, class_index, discriminator=discriminator)
+    model = load_foreign(src, class_index, discriminator=discriminator, log_notes=False)
     extra = {"converted_from": src.name, "source_format": model.source_format, "notes": list(model.notes)}
     save_checkpoint(dst, G_ema=model.G_ema, D=model.D, extra=extra)
     return model

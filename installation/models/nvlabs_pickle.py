@@ -16,6 +16,8 @@ buffer names are ours.
 
 from __future__ import annotations
 
+import _compat_pickle
+import codecs
 import collections
 import io
 import pickle
@@ -158,6 +160,7 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
         ("builtins", "bytearray"): bytearray,
         ("builtins", "complex"): complex,
         ("builtins", "slice"): slice,
+        ("_codecs", "encode"): codecs.encode,  # protocol 2 writes bytes as encode(str, "latin1"); pure data
         ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
         ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
         ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
@@ -188,6 +191,11 @@ class RestrictedUnpickler(pickle.Unpickler):
     """Unpickles only what an NVlabs StyleGAN2 snapshot is made of; refuses every other global."""
 
     def find_class(self, module: str, name: str):
+        # Protocols < 3 name Python 2 modules (__builtin__.set); map them back as pickle itself does.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         found = _ALLOWED.get((module, name))
         if found is not None:
             return found

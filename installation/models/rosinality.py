@@ -50,14 +50,20 @@ def read_rosinality(path) -> dict:
             warnings.simplefilter("ignore")
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError naming a refused global, garbage, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path}: could not be read safely as a rosinality checkpoint (weights_only=True): "
-                              f"{first}") from e
+                              f"{_reason(e)}") from e
     if not is_rosinality(data):
         keys = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path}: not a rosinality stylegan2-pytorch checkpoint (expected a dict with 'g_ema'), "
                               f"found {keys}")
     return data
+
+
+def _reason(e: Exception) -> str:
+    """The line of torch's weights_only error that names the refused global, else its first line."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    named = [line for line in lines if "GLOBAL" in line or "global" in line]
+    return (named or lines or [type(e).__name__])[0]
 
 
 def is_rosinality(data) -> bool:

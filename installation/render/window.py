@@ -367,6 +367,10 @@ class GlfwWindow:
         self._set_cursor()
         self.size = tuple(glfw.get_framebuffer_size(self.window))
 
+    def set_title(self, title: str) -> None:
+        """The window title (the show uses it to show a reload error outside gallery mode)."""
+        self._glfw.set_window_title(self.window, title)
+
     def close(self) -> None:
         if self._closed:
             return
