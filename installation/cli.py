@@ -504,6 +504,14 @@ def convert(src, dst, class_index, no_discriminator):
         click.echo(f"note: {note}")
 
 
+@cli.command("show-schema")
+def show_schema():
+    """Print every show-file key with its default and what it does (live ones with their range)."""
+    from installation.config import describe_schema
+
+    click.echo(describe_schema())
+
+
 def main() -> None:
     cli(prog_name="installation")
 

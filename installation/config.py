@@ -377,3 +377,28 @@ def _check_cross_field(cfg: ShowConfig, source: str) -> None:
         )
     if not cfg.latent.seeds and not cfg.latent.w_files:
         raise ShowConfigError(f"{source}: key 'latent.seeds': need at least one keyframe (seeds or w_files)")
+
+
+def describe_schema() -> str:
+    """Every show-file key with its type, default and comment, as TOML-ish text."""
+    lines = []
+    for section_name, section_field in ShowConfig.model_fields.items():
+        if section_field.exclude:
+            continue
+        cls = section_field.annotation
+        fields = getattr(cls, "model_fields", None)
+        if fields is None:  # a list of tables, e.g. [[mappings]]
+            inner = getattr(cls, "__args__", (None,))[0]
+            fields = getattr(inner, "model_fields", None)
+            if fields is None:
+                continue
+            lines.append(f"[[{section_name}]]  # {section_field.description}")
+        else:
+            lines.append(f"[{section_name}]  # {section_field.description}")
+        for name, f in fields.items():
+            extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+            rng = f"  live, {extra['lo']:g}..{extra['hi']:g}" if extra.get("live") else ""
+            default = "(required)" if f.is_required() else repr(f.get_default(call_default_factory=True))
+            lines.append(f"{name} = {default}  # {f.description}{rng}")
+        lines.append("")
+    return "\n".join(lines)

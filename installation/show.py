@@ -33,7 +33,9 @@ from installation.params import Params
 log = logging.getLogger(__name__)
 
 ACTION_QUEUE_SIZE = 256  # actions waiting for the frame loop; more are dropped and counted
-ACTIONS_PER_FRAME = 32  # a flood of actions costs a frame at most this many
+ACTIONS_PER_FRAME = 16  # a flood of actions costs a frame at most this many
+LOG_EVERY_SECONDS = 10.0  # one step logs a new kind of error at most this often (no log floods)
+RELOAD_MIN_SECONDS = 1.0  # /installation/show/reload more often than this is ignored
 LAST_ONLY_ACTIONS = {"jump_to_seed", "scene", "record_start", "record_stop", "reload_show", "toggle_dream"}
 EXTRA_KEYFRAMES = 64  # seeds jumped to (OSC) that may pile up before the keyframes are reset
 GALLERY_ESC_SECONDS = 2.0  # gallery mode: the second Esc must come within this time
@@ -163,6 +165,8 @@ class Show:
         self._latent_fade = [0.0, 0.0]
         self._show_stamp = _file_stamp(self.show_path)
         self._last_reload_error: str | None = None
+        self._last_logged: dict[str, float] = {}  # step -> when it last logged an error
+        self._last_reload_at = -1e9
 
         # Everything that can fail on bad input fails here, before the first frame.
         self.device = pick_device(cfg.model.device)
@@ -350,7 +354,8 @@ class Show:
         self.director.previous_cue()
 
     def _action_reload_show(self) -> None:
-        self.reload_show()
+        if time.monotonic() - self._last_reload_at >= RELOAD_MIN_SECONDS:  # a flood must not cost frames
+            self.reload_show()
 
     def _action_toggle_dream(self) -> None:
         if self.dreamer is None:
@@ -436,6 +441,7 @@ class Show:
 
         if self.show_path is None:
             raise ValueError("this show was not started from a file; nothing to reload")
+        self._last_reload_at = time.monotonic()
         try:
             new = load_show(self.show_path, self.opt.overrides)
             w_files = self._load_w_files(new)
@@ -518,7 +524,9 @@ class Show:
             return fn(*args)
         except Exception as e:
             self.stats.frame_errors += 1
-            if self._errors.first(_error_key(what, e)):
+            now = time.monotonic()
+            if now - self._last_logged.get(what, -1e9) >= LOG_EVERY_SECONDS and self._errors.first(_error_key(what, e)):
+                self._last_logged[what] = now
                 log.exception("%s failed; the show goes on (further errors like this one are only counted)", what)
             return None
 
@@ -565,10 +573,17 @@ class Show:
         return True
 
     def run(self, frames: int | None = None, seconds: float | None = None, on_frame: Callable | None = None) -> ShowStats:
-        """Play until `frames` or `seconds` (display time), the window closes, or a stop is requested."""
-        if frames is None and seconds is not None:
-            frames = max(1, round(seconds * self.cfg.show.fps))
+        """Play until `frames`, `seconds`, the window closes, or a stop is requested.
+
+        Offline, `seconds` means show time (exactly seconds * fps frames); live, it means
+        wall-clock seconds, however many frames the machine manages in them."""
         offline = self.opt.offline
+        deadline = None
+        if frames is None and seconds is not None:
+            if offline:
+                frames = max(1, round(seconds * self.cfg.show.fps))
+            else:
+                deadline = time.perf_counter() + seconds
         if not offline and not self.worker.alive:
             self.worker.start()
         if not self._started:
@@ -587,7 +602,7 @@ class Show:
         try:
             k = 0
             while not self._stop_requested and (frames is None or k < frames):
-                if self.window.should_close():
+                if self.window.should_close() or (deadline is not None and time.perf_counter() >= deadline):
                     break
                 t, dt = self.clock.tick()
                 for key in self.window.poll():

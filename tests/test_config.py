@@ -83,3 +83,14 @@ def test_mapping_target_must_be_live(tmp_path):
     p = write(tmp_path, '[[mappings]]\nsource = "audio.rms"\ntarget = "show.fps"\n')
     with pytest.raises(ShowConfigError, match=r"mappings\.0\.target"):
         load_show(p)
+
+
+def test_schema_description_lists_every_live_parameter():
+    from installation.config import describe_schema
+    from installation.params import live_specs
+
+    text = describe_schema()
+    for spec in live_specs():
+        section, name = spec.key.split(".")
+        block = text.split(f"[{section}]", 1)[1].split("\n[", 1)[0]
+        assert f"\n{name} = " in block and "live" in block, spec.key

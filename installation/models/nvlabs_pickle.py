@@ -259,7 +259,8 @@ def _weight_shape(rec: PersistentRecord, source: str, where: str) -> list[int]:
 
 def _check_activation(act, source: str, where: str) -> str:
     if act not in ACTIVATION_GAIN:
-        raise CheckpointError(f"{source}: {where} uses activation {act!r}; only {sorted(ACTIVATION_GAIN)} are supported")
+        raise CheckpointError(f"{source}: {where} uses activation {act!r}; "
+                              f"only {sorted(ACTIVATION_GAIN)} are supported")
     return act
 
 
@@ -269,7 +270,9 @@ def _mapping_kwargs(mapping: PersistentRecord, w_dim: int, c_dim: int, source: s
     out = {"num_layers": num_layers}
     if num_layers > 0:
         fc0 = _need(mapping, "fc0", source, where)
-        out["lr_multiplier"] = float(_value(fc0, "bias_gain", source, f"{where}.fc0", {"bias_gain": kw.get("lr_multiplier")}))
+        # NVlabs' FullyConnectedLayer keeps its lr multiplier as bias_gain.
+        lr = _value(fc0, "bias_gain", source, f"{where}.fc0", {"bias_gain": kw.get("lr_multiplier")})
+        out["lr_multiplier"] = float(lr)
         out["activation"] = _check_activation(fc0.attr("activation", kw.get("activation", "lrelu")), source, where)
         if num_layers > 1:
             layer_features = _weight_shape(fc0, source, f"{where}.fc0")[0]
@@ -308,7 +311,8 @@ def generator_kwargs(G: PersistentRecord, source: str) -> dict:
     """Our Generator's init kwargs, from the layers' own attributes and weight shapes."""
     _reject_stylegan3(G, source)
     top = G.init_kwargs
-    dims = {k: int(_value(G, k, source, "G", top)) for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")}
+    names = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+    dims = {k: int(_value(G, k, source, "G", top)) for k in names}
     mapping = _need(G, "mapping", source, "G")
     synthesis = _need(G, "synthesis", source, "G")
     res_log2 = int(np.log2(dims["img_resolution"]))

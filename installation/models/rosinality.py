@@ -152,7 +152,8 @@ def generator_state(sd: dict, source: str) -> tuple[dict, dict, bool]:
     _leftover(sd, used, source, "g_ema")
 
     channel_base, channel_max = channel_config(channels, source)
-    kwargs = dict(z_dim=int(z_dim), c_dim=0, w_dim=int(w_dim), img_resolution=resolution, img_channels=int(img_channels),
+    kwargs = dict(z_dim=int(z_dim), c_dim=0, w_dim=int(w_dim), img_resolution=resolution,
+                  img_channels=int(img_channels),
                   mapping_kwargs=dict(num_layers=len(fcs), lr_multiplier=MAPPING_LR_MULTIPLIER),
                   synthesis_kwargs=dict(channel_base=channel_base, channel_max=channel_max))
     has_noise = all(f"noises.noise_{j}" in sd for j in range(n_convs + 1))

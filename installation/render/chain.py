@@ -1,5 +1,18 @@
 """The composed shader chain: content frames in, one finished texture out.
 
+Live chain (what shows and renders use; "fused"), 3 draws a frame, 2 of them full-size:
+
+    flow field (small texture) -> content (previous, newest) + swirl + flow + feedback
+    (one draw, into the feedback history, at the internal size) -> grade (output size)
+
+`render_scale` < 1 runs the warp/feedback draw at that fraction of the output size; the
+grade draw then upscales it bilinearly for free (it samples the history with linear
+filtering at output resolution). Content frames are a few hundred pixels, so 0.5 loses
+little; it is the biggest lever on a software rasteriser (measured in `installation bench`).
+
+Reference chain (fused=False, or a shader folder without warp_feedback.frag /
+flow_field.frag), as it was before issue 8; tests compare the two:
+
     content (previous, newest) -> crossfade + swirl + flow -> feedback -> grade -> output
                                   (one draw: ContentPass)
 
@@ -27,8 +40,10 @@ from installation.render.passes import (
     NOISE_Z_PERIOD,
     ContentPass,
     FeedbackPass,
+    FlowFieldPass,
     GradePass,
     RenderTarget,
+    WarpFeedbackPass,
     configure_texture,
     fit_scale,
 )
@@ -79,7 +94,8 @@ class ShaderChain:
     """Crossfade, swirl, flow, feedback and grade at a fixed render size.
 
     fit: how content frames of another aspect fill the output, 'cover' (crop, default)
-    or 'stretch'.
+    or 'stretch'. render_scale: the warp/feedback draw's size as a fraction of the output
+    (0.25..1). fused: the live 3-draw chain (default) or the reference passes.
     """
 
     def __init__(
@@ -90,18 +106,32 @@ class ShaderChain:
         shader_dir: Path = DEFAULT_SHADER_DIR,
         fit: str = "cover",
         work_dtype: str = WORK_DTYPE,
+        render_scale: float = 1.0,
+        fused: bool = True,
     ):
         self.ctx = ctx
         self.size = (int(width), int(height))
         self.fit = fit
         fit_scale((1, 1), self.size, fit)  # validates `fit` before any GL work
+        if not 0.25 <= float(render_scale) <= 1.0:
+            raise ValueError(f"render_scale must be in [0.25, 1], got {render_scale!r}")
+        self.render_scale = float(render_scale)
+        self.work_size = (max(1, round(width * render_scale)), max(1, round(height * render_scale)))
         # Every program compiles here, so a broken shader fails before the first frame.
         self.library = ShaderLibrary(ctx, shader_dir)
-        self.content = ContentPass(self.library)
-        self.feedback = FeedbackPass(self.library, self.size, FEEDBACK_DTYPE)
+        # A custom shader folder made before the fused passes existed runs the reference chain.
+        self.fused = fused and all((self.library.root / f).is_file() for f in ("warp_feedback.frag", "flow_field.frag"))
         self.grade = GradePass(self.library)
-        self._content = RenderTarget(ctx, self.size, work_dtype)
         self._output = RenderTarget(ctx, self.size, "f1")
+        if self.fused:
+            self.flow_field = FlowFieldPass(self.library, self.work_size)
+            self.warp_feedback = WarpFeedbackPass(self.library, self.work_size, FEEDBACK_DTYPE)
+            self._parts = [self.flow_field, self.warp_feedback, self.grade, self._output]
+        else:
+            self.content = ContentPass(self.library)
+            self.feedback = FeedbackPass(self.library, self.work_size, FEEDBACK_DTYPE)
+            self._content = RenderTarget(ctx, self.work_size, work_dtype)
+            self._parts = [self.content, self.feedback, self.grade, self._content, self._output]
         self._previous = _Content(ctx)
         self._newest = _Content(ctx)
         self._defaults = default_params()
@@ -144,28 +174,7 @@ class ShaderChain:
         if not math.isfinite(t):
             t = self._t or 0.0
         self._advance_phases(p, t)
-
-        self.content.render(
-            self._content.framebuffer,
-            self._previous.texture,
-            self._newest.texture,
-            content_mix,
-            fit_scale(self._previous.texture.size, self.size, self.fit),
-            fit_scale(self._newest.texture.size, self.size, self.fit),
-            swirl=dict(
-                strength=p["warp.swirl"],
-                radius=p["warp.swirl_radius"],
-                centre=(p["warp.swirl_x"], p["warp.swirl_y"]),
-                phase=self.swirl_phase,
-            ),
-            flow=dict(strength=p["warp.flow"], scale=p["warp.flow_scale"], phase=self.flow_phase),
-        )
-        fed = self.feedback.render(
-            self._content.texture,
-            amount=p["feedback.amount"],
-            zoom=p["feedback.zoom"],
-            rotate=p["feedback.rotate"],
-        )
+        fed = self._render_fused(p, content_mix) if self.fused else self._render_reference(p, content_mix)
         self.grade.render(
             self._output.framebuffer,
             fed,
@@ -178,13 +187,56 @@ class ShaderChain:
         )
         return self._output.texture
 
+    def _swirl(self, p: dict[str, float]) -> dict:
+        return dict(
+            strength=p["warp.swirl"],
+            radius=p["warp.swirl_radius"],
+            centre=(p["warp.swirl_x"], p["warp.swirl_y"]),
+            phase=self.swirl_phase,
+        )
+
+    def _render_fused(self, p: dict[str, float], content_mix: float) -> moderngl.Texture:
+        if p["warp.flow"] != 0.0:
+            self.flow_field.render(p["warp.flow_scale"], self.flow_phase)
+        return self.warp_feedback.render(
+            self._previous.texture,
+            self._newest.texture,
+            content_mix,
+            fit_scale(self._previous.texture.size, self.size, self.fit),
+            fit_scale(self._newest.texture.size, self.size, self.fit),
+            swirl=self._swirl(p),
+            flow_strength=p["warp.flow"],
+            flow_field=self.flow_field.texture,
+            amount=p["feedback.amount"],
+            zoom=p["feedback.zoom"],
+            rotate=p["feedback.rotate"],
+        )
+
+    def _render_reference(self, p: dict[str, float], content_mix: float) -> moderngl.Texture:
+        self.content.render(
+            self._content.framebuffer,
+            self._previous.texture,
+            self._newest.texture,
+            content_mix,
+            fit_scale(self._previous.texture.size, self.size, self.fit),
+            fit_scale(self._newest.texture.size, self.size, self.fit),
+            swirl=self._swirl(p),
+            flow=dict(strength=p["warp.flow"], scale=p["warp.flow_scale"], phase=self.flow_phase),
+        )
+        return self.feedback.render(
+            self._content.texture,
+            amount=p["feedback.amount"],
+            zoom=p["feedback.zoom"],
+            rotate=p["feedback.rotate"],
+        )
+
     @property
     def output(self) -> moderngl.Texture:
         return self._output.texture
 
     def reset_feedback(self) -> None:
         """Clear the feedback history (e.g. on a cue)."""
-        self.feedback.reset()
+        (self.warp_feedback if self.fused else self.feedback).reset()
 
     def reload_if_changed(self) -> list[str]:
         """Recompile passes whose shader files changed; a pass that fails keeps its old
@@ -192,7 +244,7 @@ class ShaderChain:
         return self.library.reload_if_changed()
 
     def release(self) -> None:
-        for part in (self.content, self.feedback, self.grade, self._content, self._output):
+        for part in self._parts:
             part.release()
         self._previous.release()
         self._newest.release()

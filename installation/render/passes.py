@@ -9,6 +9,8 @@ mirror their coordinates in the shader so edges reflect instead of smearing.
 
 from __future__ import annotations
 
+import math
+
 import moderngl
 
 from installation.render.shaders import ShaderLibrary, set_uniform
@@ -223,6 +225,103 @@ class FeedbackPass(FullscreenPass):
         for target in self._targets:
             target.release()
         self._targets = []
+
+
+# The flow field's texture covers the image plus this much uv on every side (the RK2
+# midpoint may look past an edge), and has 1 texel per FLOW_FIELD_DIVISOR pixels of the
+# target it warps (at least FLOW_FIELD_MIN_TEXELS on the short side). At the default
+# flow_scale (~3 noise cells per image height) that is ~60 texels per cell.
+FLOW_FIELD_MARGIN = 1.0 / 16.0
+FLOW_FIELD_DIVISOR = 4
+FLOW_FIELD_MIN_TEXELS = 32
+
+
+def flow_field_size(target: tuple[int, int]) -> tuple[int, int]:
+    """Texture size of the flow field for a target of `target` (width, height) pixels."""
+    w, h = target
+    scale = max(1.0 / FLOW_FIELD_DIVISOR, min(1.0, FLOW_FIELD_MIN_TEXELS / min(w, h)))
+    grow = 1.0 + 2.0 * FLOW_FIELD_MARGIN
+    return max(2, round(w * scale * grow)), max(2, round(h * scale * grow))
+
+
+class FlowFieldPass(FullscreenPass):
+    """The curl-noise velocity (FlowPass's field, in uv per unit strength) drawn into a small
+    float texture once per frame; `WarpFeedbackPass` looks it up instead of evaluating the
+    noise per pixel. Owns its texture."""
+
+    fragment = "flow_field.frag"
+
+    def __init__(self, library: ShaderLibrary, target: tuple[int, int], dtype: str = "f4"):
+        super().__init__(library)
+        self.image_aspect = target[0] / target[1]
+        self.field = RenderTarget(self.ctx, flow_field_size(target), dtype)
+
+    @property
+    def texture(self) -> moderngl.Texture:
+        return self.field.texture
+
+    def render(self, scale: float, phase: float) -> moderngl.Texture:
+        self._draw(
+            self.field.framebuffer,
+            {},
+            flow_scale=float(scale),
+            flow_phase=float(phase),
+            image_aspect=self.image_aspect,
+            field_margin=FLOW_FIELD_MARGIN,
+        )
+        return self.field.texture
+
+    def release(self) -> None:
+        super().release()
+        self.field.release()
+
+
+class WarpFeedbackPass(FeedbackPass):
+    """ContentPass and FeedbackPass in one draw (what the live chain uses), with the flow
+    velocity from a `FlowFieldPass` texture: out = mix(content at the warped uv,
+    previous_out zoomed and rotated, amount). Owns the ping-pong history like FeedbackPass.
+    Matches ContentPass -> FeedbackPass up to the field's interpolation and the 8-bit
+    intermediate the two-pass version writes (tests/test_render_passes.py)."""
+
+    fragment = "warp_feedback.frag"
+
+    def render(  # type: ignore[override]
+        self,
+        previous: moderngl.Texture,
+        newest: moderngl.Texture,
+        content_mix: float,
+        previous_scale: tuple[float, float],
+        newest_scale: tuple[float, float],
+        swirl: dict,
+        flow_strength: float,
+        flow_field: moderngl.Texture,
+        amount: float,
+        zoom: float,
+        rotate: float,
+    ) -> moderngl.Texture:
+        """swirl: kwargs of SwirlPass.render; flow_field: FlowFieldPass.render()'s texture."""
+        history = self._targets[self._current]
+        nxt = self._targets[1 - self._current]
+        zoom = max(float(zoom), 1e-3)
+        self._draw(
+            nxt.framebuffer,
+            {
+                "previous_frame": previous,
+                "newest_frame": newest,
+                "flow_field": flow_field,
+                "previous_output": history.texture,
+            },
+            content_mix=float(min(max(content_mix, 0.0), 1.0)),
+            previous_scale=tuple(previous_scale),
+            newest_scale=tuple(newest_scale),
+            **swirl_uniforms(**swirl),
+            flow_strength=float(flow_strength),
+            field_margin=FLOW_FIELD_MARGIN,
+            amount=float(amount),
+            feedback_turn=(math.cos(-float(rotate)) / zoom, math.sin(-float(rotate)) / zoom),
+        )
+        self._current = 1 - self._current
+        return nxt.texture
 
 
 class GradePass(FullscreenPass):
