@@ -512,6 +512,24 @@ def show_schema():
     click.echo(describe_schema())
 
 
+@cli.command()
+@click.option("--quick", is_flag=True, help="Every field, each part measured briefly (< 1 minute).")
+@click.option("--checkpoint", help="Model for the show and generator_ms_shipped (default: the show file's).")
+@click.option("--show", "show_file", type=click.Path(exists=True, dir_okay=False), help="Show file (default: show_configs/default.toml).")
+@click.option("--render-scale", type=click.FloatRange(0.25, 1.0), help="Override show.render_scale.")
+def bench(quick, checkpoint, show_file, render_scale):
+    """Measure how real-time this machine runs the show; prints one JSON object."""
+    import json
+    import logging
+
+    from installation.bench import BenchPlan, run_bench
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    plan = BenchPlan.quick() if quick else BenchPlan.full()
+    result = run_bench(plan, checkpoint=checkpoint, show_file=show_file, render_scale=render_scale, progress=True)
+    click.echo(json.dumps(result, indent=2))
+
+
 def main() -> None:
     cli(prog_name="installation")
 

@@ -47,6 +47,10 @@ class ShowSection(Section):
     height: int = Field(720, ge=16, le=8192, description="Output height in pixels (window and recording).")
     fps: float = Field(30.0, gt=0, le=240, description="Display and recording frame rate.")
     seed: int = Field(0, ge=0, description="Seeds every random choice of the show, so renders repeat exactly.")
+    render_scale: float = Field(
+        1.0, ge=0.25, le=1.0,
+        description="Warp and feedback are drawn at this fraction of width x height, then upscaled (0.5: ~2x faster on a CPU renderer).",
+    )
     shaders: str | None = Field(None, description="Folder of GLSL passes, relative to the show file (none: the shipped shaders/).")
     hot_reload: bool = Field(True, description="Live shows: re-read this file and the shaders when they change on disk.")
     start_cue: int | None = Field(0, ge=0, description="Cue entered when the show starts (fading from the base values); none: wait for a cue.")

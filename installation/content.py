@@ -59,15 +59,34 @@ def to_uint8_image(img: torch.Tensor) -> np.ndarray:
     return x.cpu().numpy()
 
 
+# The worker thread's niceness above the display's. On a machine with fewer cores than
+# busy threads the scheduler then serves the display loop first (smooth frames at the
+# display rate) and the worker with what is left; with cores to spare it changes nothing.
+WORKER_NICE = int(os.environ.get("INSTALLATION_WORKER_NICE", "5"))
+
+
+def _lower_thread_priority(nice: int) -> None:
+    """Raise the calling thread's niceness by `nice` (Linux: per-thread); ignored elsewhere."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError as e:
+        log.debug("could not lower the content worker's priority: %s", e)
+
+
 class ContentWorker:
     """Runs generator (+ dreamer) on its own thread at its own rate."""
 
-    def __init__(self, generator, noise_mode: str, dreamer=None, threads: int = 0, fast: bool = True):
+    def __init__(self, generator, noise_mode: str, dreamer=None, threads: int = 0, fast: bool = True, nice: int = WORKER_NICE):
         self.G = generator
         self.noise_mode = noise_mode
         self.dreamer = dreamer
         self.threads = threads if threads > 0 else choose_torch_threads()
+        self.nice = nice
         self.synthesis = self._fast_synthesis(generator) if fast else generator.synthesis
+        self._traced: dict = {}  # (ws shape, dtype, device, noise mode) -> trace, or None if it failed
         self._cond = threading.Condition()
         self._request: ContentRequest | None = None
         self._result: ContentFrame | None = None
@@ -91,6 +110,25 @@ class ContentWorker:
             log.warning("generator fast path unavailable (%s: %s); using the reference path", type(e).__name__, e)
             return generator.synthesis
 
+    def _synthesize(self, w: torch.Tensor) -> torch.Tensor:
+        """w [N, num_ws, w_dim] -> img; through a TorchScript trace of the fast path where it
+        can be made (one GIL-free call; see models/fast.trace_synthesis), else eagerly."""
+        from installation.models.fast import FastSynthesis, trace_synthesis
+
+        if not isinstance(self.synthesis, FastSynthesis):
+            return self.synthesis(w, noise_mode=self.noise_mode)
+        key = (tuple(w.shape), w.dtype, w.device, self.noise_mode)
+        traced = self._traced.get(key)
+        if traced is None and key not in self._traced:
+            try:
+                traced = trace_synthesis(self.synthesis, w, self.noise_mode)
+            except Exception as e:  # tracing is an optimisation: fall back to eager, once
+                log.warning("generator trace failed (%s: %s); running it eagerly", type(e).__name__, e)
+            self._traced[key] = traced
+        if traced is None:
+            return self.synthesis(w, noise_mode=self.noise_mode)
+        return traced(w)
+
     # -- the work itself, shared by the thread and offline renders ------------------------
     def produce(self, req: ContentRequest) -> ContentFrame:
         start = time.perf_counter()
@@ -98,7 +136,7 @@ class ContentWorker:
             torch.set_num_threads(self.threads)
             _thread_state.threads = self.threads
         with torch.inference_mode():
-            img = self.synthesis(req.w, noise_mode=self.noise_mode)  # [1, 3, R, R]
+            img = self._synthesize(req.w)  # [1, 3, R, R]
             image = to_uint8_image(img)
         if req.dream and self.dreamer is not None:  # the dream needs autograd: outside inference_mode
             with torch.enable_grad():
@@ -130,6 +168,7 @@ class ContentWorker:
         return 0.0 if not recent else 1.0 / max(1e-6, float(np.mean(recent)))
 
     def _run(self) -> None:
+        _lower_thread_priority(self.nice)
         while True:
             with self._cond:
                 while self._request is None and not self._stop:

@@ -18,6 +18,7 @@ import logging
 import math
 import queue
 import re
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -36,15 +37,22 @@ ACTION_QUEUE_SIZE = 256  # actions waiting for the frame loop; more are dropped 
 ACTIONS_PER_FRAME = 16  # a flood of actions costs a frame at most this many
 LOG_EVERY_SECONDS = 10.0  # one step logs a new kind of error at most this often (no log floods)
 RELOAD_MIN_SECONDS = 1.0  # /installation/show/reload more often than this is ignored
-LAST_ONLY_ACTIONS = {"jump_to_seed", "scene", "record_start", "record_stop", "reload_show", "toggle_dream"}
+# Of these only the last of a frame runs: a flood of jumps, scene or cue changes then costs one a frame
+# (within a frame's 30-50 ms nobody can tell two cue presses from one).
+LAST_ONLY_ACTIONS = {
+    "jump_to_seed", "scene", "cue_next", "cue_previous", "record_start", "record_stop", "reload_show", "toggle_dream",
+}
+THROTTLED_ACTIONS = {"jump_to_seed", "scene", "cue_next", "cue_previous"}
+THROTTLE_SECONDS = 0.2
 EXTRA_KEYFRAMES = 64  # seeds jumped to (OSC) that may pile up before the keyframes are reset
 GALLERY_ESC_SECONDS = 2.0  # gallery mode: the second Esc must come within this time
 RELOAD_FADE_SECONDS = 1.0  # a reloaded show file fades its changes in
+LIVE_SWITCH_INTERVAL = 0.001  # seconds; see Show.run
 RECORDING_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}\.mp4")
 
 # Show-file keys that only take effect at the next start (the running value is kept).
 RESTART_ONLY = {
-    "show": ("width", "height", "fps", "seed", "shaders"),
+    "show": ("width", "height", "fps", "seed", "shaders", "render_scale"),
     "model": None,  # all of it
     "osc": None,
     "audio": ("enabled", "device", "samplerate", "blocksize", "bands"),
@@ -161,12 +169,17 @@ class Show:
         self.window = None
         self.chain = None
         self.worker = None
-        self._latent_from = None  # the trajectory being faded out, with [elapsed, duration]
+        # Keyframes changed: w crossfades from the last shown w (held still, so a fade costs no
+        # extra mapping) to the new path over [elapsed, duration] seconds.
+        self._latent_from: torch.Tensor | None = None  # [1, num_ws, w_dim]
         self._latent_fade = [0.0, 0.0]
+        self._last_w: torch.Tensor | None = None  # [1, num_ws, w_dim] the newest w asked for
         self._show_stamp = _file_stamp(self.show_path)
         self._last_reload_error: str | None = None
         self._last_logged: dict[str, float] = {}  # step -> when it last logged an error
         self._last_reload_at = -1e9
+        self._deferred: dict[str, tuple] = {}  # throttled action -> its newest arguments
+        self._throttled_at: dict[str, float] = {}  # throttled action -> show time it last ran
 
         # Everything that can fail on bad input fails here, before the first frame.
         self.device = pick_device(cfg.model.device)
@@ -183,7 +196,9 @@ class Show:
             self.window = open_window(
                 self.opt.headless, w, h, fullscreen=self.opt.fullscreen, monitor=self.opt.monitor, title=cfg.show.name
             )
-            self.chain = ShaderChain(self.window.ctx, w, h, shader_dir=self._shader_dir(cfg))
+            self.chain = ShaderChain(
+                self.window.ctx, w, h, shader_dir=self._shader_dir(cfg), render_scale=cfg.show.render_scale
+            )
             self.clock = FrameClock(cfg.show.fps, offline=self.opt.offline)
             self.director = CueDirector(cfg, self.params, on_scene=self._enter_scene)
             self._mappings = list(cfg.mappings)
@@ -284,8 +299,8 @@ class Show:
         if key == self._keyframes_key and not force:
             return
         new = self._make_trajectory(seeds)
-        if self.trajectory is not None and fade > 0:
-            self._latent_from = self.trajectory
+        if self._last_w is not None and fade > 0:
+            self._latent_from = self._last_w
             self._latent_fade = [0.0, float(fade)]
         else:
             self._latent_from = None
@@ -312,18 +327,25 @@ class Show:
         except queue.Full:
             self.stats.actions_dropped += 1
 
-    def _drain_actions(self) -> None:
+    def _drain_actions(self, t: float) -> None:
+        """Run the queued actions (at most ACTIONS_PER_FRAME). Of the LAST_ONLY kinds only the
+        newest of a frame runs; the THROTTLED kinds (each costs the mapping network or a new
+        path) run at most every THROTTLE_SECONDS of show time, the newest waiting its turn."""
         batch = []
         while len(batch) < ACTIONS_PER_FRAME:
             try:
                 batch.append(self.actions.get_nowait())
             except queue.Empty:
                 break
-        # Of actions where only the outcome counts (a jump, a scene), the last one of a frame wins.
         last = {name: i for i, (name, _) in enumerate(batch) if name in LAST_ONLY_ACTIONS}
-        for i, (name, args) in enumerate(batch):
-            if name in last and last[name] != i:
-                continue
+        batch = [a for i, a in enumerate(batch) if last.get(a[0], i) == i]
+        for name, args in [*self._deferred.items(), *batch]:
+            if name in THROTTLED_ACTIONS:
+                if t - self._throttled_at.get(name, -1e9) < THROTTLE_SECONDS:
+                    self._deferred[name] = args  # the newest waits
+                    continue
+                self._deferred.pop(name, None)
+                self._throttled_at[name] = t
             handler: Callable | None = getattr(self, f"_action_{name}", None)
             if handler is None:
                 if self._errors.first(f"unknown action {name}"):
@@ -555,13 +577,14 @@ class Show:
         if self._latent_from is not None:  # keyframes changed: crossfade in W
             self._latent_fade[0] += dt
             elapsed, duration = self._latent_fade
-            old = self._advance(self._latent_from, p, dt)
+            old = self._latent_from
             w = old + (w - old) * smoothstep(elapsed / duration)
             if elapsed >= duration:
                 self._latent_from = None
         if not bool(torch.isfinite(w).all()):
             self.trajectory.set_offset(None)  # the usual culprit; the path itself is finite
             raise FloatingPointError("latent w holds NaN or Inf: frame skipped (the last good frame stays)")
+        self._last_w = w
         return w
 
     def _push_content(self, image) -> bool:
@@ -599,6 +622,11 @@ class Show:
         last_upkeep = -1e9
         wall_start = time.perf_counter()
         self._wd_progress, self._wd_since = None, wall_start
+        switch_interval = sys.getswitchinterval()
+        if not offline:
+            # Every torch op of the frame releases the GIL; a busy thread (an OSC flood) would then
+            # keep it for a whole switch interval (5 ms) each time. A short one bounds that wait.
+            sys.setswitchinterval(min(switch_interval, LIVE_SWITCH_INTERVAL))
         try:
             k = 0
             while not self._stop_requested and (frames is None or k < frames):
@@ -607,7 +635,7 @@ class Show:
                 t, dt = self.clock.tick()
                 for key in self.window.poll():
                     self._guard("key", self.handle_key, key)
-                self._drain_actions()
+                self._drain_actions(t)
                 self._guard("cues", self.director.update, dt)
                 for control in self.controls:
                     self._guard("control", control.update, t, dt)
@@ -654,6 +682,7 @@ class Show:
                 if bar is not None:
                     bar.update(1)
         finally:
+            sys.setswitchinterval(switch_interval)
             if bar is not None:
                 bar.close()
             self.stats.seconds += time.perf_counter() - wall_start

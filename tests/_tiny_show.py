@@ -17,7 +17,7 @@ seed = 0
 checkpoint = "random:3:16"
 
 [latent]
-seeds = [1, 2, 3]
+seeds = {seeds}
 seconds_per_keyframe = 0.5
 
 [osc]
@@ -45,8 +45,8 @@ fade = {fade}
 
 
 def write_show(folder: Path, *, fps: float = 10, osc: bool = False, scenes: bool = False, fade: float = 1.0,
-               show_extra: str = "", extra: str = "", name: str = "show.toml") -> Path:
-    text = TINY_TOML.format(fps=fps, osc=str(osc).lower(), show_extra=show_extra)
+               show_extra: str = "", extra: str = "", name: str = "show.toml", seeds: str = "[1, 2, 3]") -> Path:
+    text = TINY_TOML.format(fps=fps, osc=str(osc).lower(), show_extra=show_extra, seeds=seeds)
     if scenes:
         text += SCENES_TOML.format(fade=fade)
     path = Path(folder) / name

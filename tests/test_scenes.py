@@ -13,7 +13,7 @@ from installation.config import ShowConfigError, load_show
 from installation.params import Params
 from installation.scenes import CueDirector
 from installation.show import Show, ShowOptions
-from tests._tiny_show import write_show
+from _tiny_show import write_show
 
 
 # --- the schema ------------------------------------------------------------------------------

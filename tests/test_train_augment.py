@@ -6,6 +6,15 @@ import torch
 from installation.train.augment import DEFAULT_STRENGTHS, AdaptiveP, AugmentPipe
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on a small shared machine two spinning OpenMP threads fight the other processes."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def _images(n=6, res=16, seed=0):
     return torch.rand(n, 3, res, res, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 

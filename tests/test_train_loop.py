@@ -17,6 +17,15 @@ TINY = dict(batch=4, channel_base=128, channel_max=16, map_layers=1, z_dim=8, w_
             swd_num=0, threads=1, progress=False, kimg=1000, snap_kimg=1000, tick_kimg=1000)
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on a small shared machine two spinning OpenMP threads fight the other processes."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     """12 synthetic 16x16 'skies': dark with a few bright dots."""
@@ -105,3 +114,18 @@ def test_ddp_two_cpu_processes_train_and_write_one_checkpoint(tiny_data, tmp_pat
     assert ckpts == ["latest.pt", "snapshot-000000.pt"]
     data = load_checkpoint(run / "latest.pt")
     assert data["extra"]["cur_nimg"] == 12 and len(data["extra"]["rng"]["gens"]) == 2
+
+
+def test_export_keeps_G_ema_and_D_drops_the_rest(tiny_data, tmp_path):
+    from installation.models.checkpoint import load_discriminator, load_generator
+    from installation.train.export import export_checkpoint
+
+    run = tmp_path / "run"
+    trainer = train(_opts(tiny_data, run), max_steps=2)
+    info = export_checkpoint(str(run / "latest.pt"), str(tmp_path / "ship.pt"))
+    data = load_checkpoint(tmp_path / "ship.pt")
+    assert data["G"] is None and "opt_G" not in data["extra"] and info["cur_nimg"] == 8
+    assert load_discriminator(tmp_path / "ship.pt", "cpu") is not None
+    G = load_generator(tmp_path / "ship.pt", "cpu")
+    z = torch.randn(2, 8, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(G(z), trainer.G_ema.eval()(z), rtol=0, atol=2e-2)  # fp16 storage

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import moderngl
+import numpy as np
 
 from installation.render.shaders import ShaderLibrary, set_uniform
 
@@ -324,9 +325,32 @@ class WarpFeedbackPass(FeedbackPass):
         return nxt.texture
 
 
+LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)  # Rec. 709, as shaders/common/color.glsl
+
+
+def grade_affine(exposure: float, contrast: float, saturation: float, hue: float) -> tuple[tuple, tuple]:
+    """Exposure -> contrast -> saturation -> hue rotation as one affine map c -> M c + b.
+
+    Returns (M column-major as 9 floats, for a GLSL mat3; b as 3 floats). The formulas are
+    those of shaders/common/color.glsl (luma, rotate_hue) and the steps of grade.frag."""
+    gain = 2.0 ** float(exposure) * float(contrast)  # c -> gain c + (0.5 - 0.5 contrast)
+    shift = 0.5 - 0.5 * float(contrast)
+    luma = np.array(LUMA_WEIGHTS)
+    sat = float(saturation) * np.eye(3) + (1.0 - float(saturation)) * np.outer(np.ones(3), luma)
+    k = np.full(3, 1.0 / math.sqrt(3.0))
+    angle = 2.0 * math.pi * float(hue)
+    cross = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])  # k x c
+    rot = math.cos(angle) * np.eye(3) + math.sin(angle) * cross + (1.0 - math.cos(angle)) * np.outer(k, k)
+    hs = rot @ sat
+    matrix = hs * gain
+    offset = hs @ np.full(3, shift)
+    return tuple(float(x) for x in matrix.T.reshape(-1)), tuple(float(x) for x in offset)
+
+
 class GradePass(FullscreenPass):
     """Exposure (stops), contrast about 0.5, saturation, hue rotation (turns), clamp,
-    gamma (c ** (1 / gamma)), vignette (c *= 1 - vignette * d^2, d = 0 centre .. 1 corner)."""
+    gamma (c ** (1 / gamma)), vignette (c *= 1 - vignette * d^2, d = 0 centre .. 1 corner).
+    The four affine steps go to the shader as one matrix (grade_affine)."""
 
     fragment = "grade.frag"
 
@@ -341,14 +365,23 @@ class GradePass(FullscreenPass):
         gamma: float = 1.0,
         vignette: float = 0.0,
     ) -> None:
+        matrix, offset = grade_affine(exposure, contrast, saturation, hue)
+        width, height = dst.size
+        aspect = width / height
+        gamma = max(float(gamma), 1e-3)
         self._draw(
             dst,
             {"source": src},
+            grade_matrix=matrix,
+            grade_offset=offset,
+            inv_gamma=1.0 / gamma,
+            vignette_scale=float(vignette) / (0.25 * aspect * aspect + 0.25),
+            # The per-step values too, for a custom grade.frag written against them.
             exposure=float(exposure),
             contrast=float(contrast),
             saturation=float(saturation),
             hue=float(hue),
-            gamma=max(float(gamma), 1e-3),
+            gamma=gamma,
             vignette=float(vignette),
         )
 

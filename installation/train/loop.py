@@ -403,7 +403,7 @@ def train(opts: TrainOptions, max_steps: int | None = None) -> Trainer:
                        "rt": trainer.ada.last_rt if trainer.ada else None, "sec_per_kimg": sec_per_kimg,
                        "train_hours": trainer.train_seconds / 3600}
                 snapshot_now = trainer.cur_nimg >= next_snap or done
-                if snapshot_now:
+                if snapshot_now and is_main:  # only rank 0 writes, so only rank 0 measures
                     rec.update(_snapshot_swd(trainer, real_ref))
                 if is_main:
                     snap.append_metrics(out / "metrics.jsonl", rec)
