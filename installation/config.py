@@ -194,6 +194,9 @@ class RecordSection(Section):
         None, description="Live shows: record every displayed frame to this mp4 (relative to the show file); also where R and OSC record/start write."
     )
     crf: int = Field(18, ge=0, le=51, description="H.264 quality (lower is better, 18 is visually lossless).")
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"] = Field(
+        "veryfast", description="x264 speed/size trade-off; veryfast keeps up with live shows on small machines."
+    )
     queue: int = Field(64, ge=1, le=10000, description="Frames that may wait for the encoder before new ones are dropped (live only).")
 
 

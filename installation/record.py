@@ -48,6 +48,7 @@ class VideoRecorder:
         size: tuple[int, int],
         *,
         crf: int = 18,
+        preset: str = "veryfast",
         queue_size: int = 64,
         block: bool = False,
         audio_path=None,
@@ -65,6 +66,7 @@ class VideoRecorder:
         if self.output_size != self.size:
             log.warning("recording %s: %dx%d is odd; padding to %dx%d for H.264", self.path, *self.size, *self.output_size)
         self.crf = int(crf)
+        self.preset = str(preset)
         self.block = bool(block)
         self.audio_path = Path(audio_path) if audio_path is not None else None
         self.temp_path = partial_path(self.path)
@@ -140,7 +142,7 @@ class VideoRecorder:
             quality=None,  # we pass -crf ourselves
             macro_block_size=1,  # never rescale; sizes are already even
             ffmpeg_log_level="error",
-            output_params=["-crf", str(self.crf), "-preset", "medium", "-f", "mp4"],
+            output_params=["-crf", str(self.crf), "-preset", self.preset, "-f", "mp4"],
         )
         gen.send(None)  # starts ffmpeg
         return gen

@@ -425,6 +425,7 @@ class Show:
             cfg.show.fps,
             (cfg.show.width, cfg.show.height),
             crf=cfg.record.crf,
+            preset=cfg.record.preset,
             queue_size=cfg.record.queue,
             block=self.opt.offline,
             audio_path=self.opt.audio_file if self.opt.offline else None,

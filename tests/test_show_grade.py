@@ -46,52 +46,69 @@ def count_logs(caplog, text: str) -> int:
 # --- OSC flood -------------------------------------------------------------------------------
 
 
+FLOOD_ATTEMPTS = 2  # the machine is shared: another process can swing one 3 s window
+
+
+def _flood_once(show, out_of_range: list) -> tuple[int, int, int]:
+    """One flood against a running show: (datagrams sent, frames in the 3 s baseline, frames
+    in the 3 s flood). Every frame checks that every parameter is finite and in range."""
+    specs = show.params.specs
+    times: list[float] = []
+    flood_at = time.time() + 2.5  # 1 s warm-up, then the first half of the baseline
+    sender = subprocess.Popen(
+        [sys.executable, str(FLOOD), str(show.osc_port), repr(flood_at), "3", "10000"],
+        stdout=subprocess.PIPE, text=True,
+    )
+
+    def check_ranges(values: dict) -> None:
+        for key, v in values.items():
+            if not (math.isfinite(v) and specs[key].lo <= v <= specs[key].hi):
+                out_of_range.append((key, v))
+
+    def on_frame(k, px):
+        now = time.time()
+        times.append(now)
+        check_ranges(show.params_now)  # what this frame was drawn with
+        check_ranges(show.params.snapshot(0.0))  # dt 0: the eased values, read without easing
+        if k % 10 == 0:  # the targets OSC wrote (a lock each: not every frame, it would cost frames)
+            check_ranges({key: show.params.get_target(key) for key in specs})
+        if now >= flood_at + 5.0:  # the flood, 0.5 s for its backlog, the second half
+            show.request_stop()
+
+    try:
+        show.run(frames=20 * 30, on_frame=on_frame)
+    finally:
+        sent = int(sender.communicate(timeout=60)[0].strip() or 0)
+        show._stop_requested = False
+    baseline = sum(flood_at - 1.5 <= t < flood_at or flood_at + 3.5 <= t < flood_at + 5.0 for t in times)
+    during = sum(flood_at <= t < flood_at + 3.0 for t in times)
+    return sent, baseline, during
+
+
 def test_osc_flood_keeps_the_frame_rate_and_every_parameter_in_range(tmp_path):
     """10,000 datagrams a second for 3 s (garbage among them) against a live headless show:
     frames rendered during the flood vs. a 3 s baseline without it, at a modest 20 fps. The
     baseline is split, 1.5 s just before and 1.5 s just after the flood, so a change in the
-    machine's other load during the test affects both sides alike."""
+    machine's other load affects both sides alike; a second attempt is allowed for the rate
+    (not for the ranges), as other processes on a shared machine can swing one window."""
     path = write_show(tmp_path, fps=20, osc=True, scenes=True)
     cfg = load_show(path)
-    times: list[float] = []
     out_of_range: list[tuple] = []
+    attempts = []
     with Show(cfg, ShowOptions(headless=True, offline=False, osc_port=0), show_path=path) as show:
-        specs = show.params.specs
-        flood_at = time.time() + 2.5  # 1 s warm-up, then the first half of the baseline
-        sender = subprocess.Popen(
-            [sys.executable, str(FLOOD), str(show.osc_port), repr(flood_at), "3", "10000"],
-            stdout=subprocess.PIPE, text=True,
-        )
-
-        def check_ranges(values: dict) -> None:
-            for key, v in values.items():
-                if not (math.isfinite(v) and specs[key].lo <= v <= specs[key].hi):
-                    out_of_range.append((key, v))
-
-        def on_frame(k, px):
-            now = time.time()
-            times.append(now)
-            check_ranges(show.params_now)  # what this frame was drawn with
-            check_ranges(show.params.snapshot(0.0))  # dt 0: the eased values, read without easing
-            if k % 10 == 0:  # the targets OSC wrote (a lock each: not every frame, it would cost frames)
-                check_ranges({key: show.params.get_target(key) for key in specs})
-            if now >= flood_at + 5.0:  # the flood, 0.5 s for its backlog, the second half
-                show.request_stop()
-
-        try:
-            show.run(frames=20 * 30, on_frame=on_frame)
-        finally:
-            sent = int(sender.communicate(timeout=60)[0].strip() or 0)
+        for _ in range(FLOOD_ATTEMPTS):
+            sent, baseline, during = _flood_once(show, out_of_range)
+            attempts.append((sent, baseline, during))
+            assert sent >= 27000, f"the sender managed only {sent} datagrams"
+            if baseline > 0 and during >= 0.8 * baseline:
+                break
         osc = show.controls[0].server.stats()
-        assert show.stats.frame_errors >= 0  # reached here: nothing escaped the loop
-    baseline = sum(flood_at - 1.5 <= t < flood_at or flood_at + 3.5 <= t < flood_at + 5.0 for t in times)
-    during = sum(flood_at <= t < flood_at + 3.0 for t in times)
-    print(f"flood: {sent} datagrams; frames {baseline} before, {during} during; osc {osc}")
-    assert sent >= 27000, f"the sender managed only {sent} datagrams"
+    print(f"flood: (sent, baseline frames, flood frames) per attempt {attempts}; osc {osc}")
     assert osc["malformed"] > 100 and osc["rejected"] > 100 and osc["clamped"] > 100, osc
     assert not out_of_range, out_of_range[:5]
-    assert baseline > 0 and during >= 0.8 * baseline, f"{during} frames during the flood vs {baseline} before"
     assert show.stats.actions_dropped > 0  # actions came faster than 16 a frame: dropped, counted
+    sent, baseline, during = attempts[-1]
+    assert baseline > 0 and during >= 0.8 * baseline, f"frames in the flood vs. without: {attempts}"
 
 
 def test_action_queue_and_error_memory_are_bounded(tmp_path):
