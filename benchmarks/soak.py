@@ -8,7 +8,7 @@ Each line: t (s), rss_mb, fps (display, over the clock's window), content_fps, f
 content_frames, frame_errors, worker_restarts, osc_received; a last line "summary" gives the
 RSS growth between the first report after warm-up and the end, and the fps range.
 --osc-rate sends that many OSC datagrams a second from a second process (random parameter
-values and actions, garbage among them); --cue-every steps the cue list.
+values, garbage among them); --cue-every steps round the cue list.
 """
 
 from __future__ import annotations
@@ -104,7 +104,11 @@ def main() -> None:
             now = time.perf_counter()
             if now >= state["next_cue"]:
                 state["next_cue"] = now + args.cue_every
-                show.post("cue_next" if show.cfg.cues else "next_keyframe")
+                if show.cfg.cues:  # round and round (a manual "next" stops at the last cue)
+                    index = show.director.cue_index
+                    show.director.go_to_cue(0 if index is None else (index + 1) % len(show.cfg.cues))
+                else:
+                    show.post("next_keyframe")
             if now >= state["next_report"]:
                 state["next_report"] = now + args.interval
                 report(now)

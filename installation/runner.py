@@ -68,7 +68,10 @@ def run_show(
     seconds: float | None = None,
     frames: int | None = None,
 ) -> ShowStats:
-    cfg = load_show(show_file, overrides)
+    try:
+        cfg = load_show(show_file, overrides)
+    except ValueError as e:  # ShowConfigError (e.g. the file was edited since the command read it)
+        raise ShowSetupError(str(e)) from None
     options = replace(options, overrides=tuple(overrides))  # a hot reload applies them again
     with stop_on_signals() as signals:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from pythonosc.udp_client import SimpleUDPClient
 
 from installation.cli import cli
 from installation.config import load_show
@@ -148,14 +150,15 @@ def test_shader_syntax_error_keeps_the_previous_shader(tmp_path, caplog):
         assert run_until(show, lambda: count_logs(caplog, "reloaded shader grade.frag") == 1)
         show.run(frames=2, on_frame=lambda k, px: frames.append(px.copy()))
         grade.write_text(original.replace(final_line, "frag_color = vec4(0.0, 1.0, 0.0, 1.0) +;"))
-        assert run_until(show, lambda: count_logs(caplog, "shader not applied") == 1)
+        assert run_until(show, lambda: show.stats.reload_errors == 1)
         rendered = show.stats.frames
         show.run(frames=10, on_frame=lambda k, px: frames.append(px.copy()))
         assert show.stats.frames == rendered + 10  # rendering goes on
     red = np.array([255, 0, 0], np.uint8)
     assert all((f == red).all() for f in frames), "the last good (red) shader keeps rendering"
-    errors = [r.getMessage() for r in caplog.records if "shader not applied" in r.getMessage()]
+    errors = [r.getMessage() for r in caplog.records if "did not compile" in r.getMessage()]
     assert len(errors) == 1 and "grade.frag:" in errors[0], errors  # logged once, naming file and line
+    assert show.stats.reload_errors == 1
 
 
 def test_show_file_edit_applies_and_a_bad_edit_keeps_the_last_good(tmp_path, caplog):
@@ -185,6 +188,19 @@ def test_show_file_edit_applies_and_a_bad_edit_keeps_the_last_good(tmp_path, cap
         path.write_text(path.read_text().replace("\nbogus = 1", ""))
         assert run_until(show, lambda: show.stats.reloads == 2)
         assert run_until(show, lambda: show.params.get_target("grade.contrast") == 0.5)
+
+
+def test_osc_reload_applies_the_show_file(tmp_path):
+    path = write_show(tmp_path, fps=30, osc=True, show_extra="hot_reload = false", extra="[warp]\nflow = 0.01\n")
+    cfg = load_show(path)
+    with Show(cfg, ShowOptions(headless=True, offline=False, osc_port=0, reload_interval=0.0), show_path=path) as show:
+        show.run(frames=2)
+        path.write_text(path.read_text().replace("flow = 0.01", "flow = 0.05"))
+        show.run(frames=5)
+        assert show.stats.reloads == 0  # hot_reload = false: the file is not watched
+        SimpleUDPClient("127.0.0.1", show.osc_port).send_message("/installation/show/reload", [])
+        assert run_until(show, lambda: show.stats.reloads == 1)
+        assert run_until(show, lambda: show.params.get_target("warp.flow") == pytest.approx(0.05))
 
 
 # --- gallery: errors, workers, NaNs -------------------------------------------------------------
@@ -317,8 +333,8 @@ def _cli(*args) -> list[str]:
     return [sys.executable, "-m", "installation", *args]
 
 
-def _stop_with_sigterm(cmd, cwd, timeout=120) -> tuple[int, str, str]:
-    """Start cmd, wait until it shows its first frame, let it run a moment, SIGTERM it."""
+def _stop_with_signal(cmd, cwd, sig=signal.SIGTERM, timeout=120) -> tuple[int, str, str]:
+    """Start cmd, wait until it shows its first frame, let it run a moment, signal it."""
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     started = threading.Event()
@@ -334,7 +350,7 @@ def _stop_with_sigterm(cmd, cwd, timeout=120) -> tuple[int, str, str]:
     try:
         assert started.wait(timeout), "".join(lines)[-3000:]
         time.sleep(1.0)
-        proc.terminate()  # SIGTERM
+        proc.send_signal(sig)
         stdout = proc.stdout.read()
         rc = proc.wait(timeout=timeout)
     finally:
@@ -358,10 +374,11 @@ def _recorded(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def test_sigterm_during_render_leaves_a_playable_mp4(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_during_render_leaves_a_playable_mp4(tmp_path, sig):
     show = write_show(tmp_path)
     out = tmp_path / "render.mp4"
-    rc, stdout, stderr = _stop_with_sigterm(_cli("render", str(show), "--seconds", "3600", "--out", str(out)), tmp_path)
+    rc, stdout, stderr = _stop_with_signal(_cli("render", str(show), "--seconds", "3600", "--out", str(out)), tmp_path, sig)
     assert rc == 0, stderr[-3000:]
     recorded, dropped = _recorded(stdout)
     rendered = _frames_in(stdout, "render")
@@ -374,7 +391,7 @@ def test_sigterm_during_render_leaves_a_playable_mp4(tmp_path):
 def test_sigterm_during_play_record_leaves_a_playable_mp4(tmp_path):
     show = write_show(tmp_path, fps=30)
     out = tmp_path / "play.mp4"
-    rc, stdout, stderr = _stop_with_sigterm(_cli("play", str(show), "--headless", "--record", str(out)), tmp_path)
+    rc, stdout, stderr = _stop_with_signal(_cli("play", str(show), "--headless", "--record", str(out)), tmp_path)
     assert rc == 0, stderr[-3000:]
     recorded, dropped = _recorded(stdout)
     played = _frames_in(stdout, "play")

@@ -96,7 +96,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(PREFIX + "/scene", "<name or index>", "Crossfade to a scene of the show.", _name_or_index),
     ActionSpec(PREFIX + "/cue/next", "", "Go to the next cue.", _no_args),
     ActionSpec(PREFIX + "/cue/previous", "", "Go to the previous cue.", _no_args),
-    ActionSpec(PREFIX + "/record/start", "[path]", "Start recording (to the show's record path, or this one).",
+    ActionSpec(PREFIX + "/record/start", "[name.mp4]", "Start recording (to the show's record path, or this bare file name in its folder).",
                _optional_path),
     ActionSpec(PREFIX + "/record/stop", "", "Stop recording and finalise the file.", _no_args),
     ActionSpec(PREFIX + "/show/reload", "", "Read the show file again and apply it.", _no_args),

@@ -189,7 +189,7 @@ class Trainer:
             torch.set_rng_state(rng["torch"])
         if "cuda" in rng and self.device.type == "cuda" and self.dist.world_size == 1:
             torch.cuda.set_rng_state(rng["cuda"], self.device)
-        self.stats = extra.get("stats") or self._empty_stats()
+        self.stats = {**self._empty_stats(), **(extra.get("stats") or {})}
 
     def extra_state(self, include_optim: bool = True) -> dict:
         gens = ddp.gather_objects(self.gen.get_state(), self.dist)
@@ -219,7 +219,7 @@ class Trainer:
     @staticmethod
     def _empty_stats() -> dict:
         return {"loss_G": 0.0, "loss_D": 0.0, "r1": 0.0, "pl": 0.0, "n_G": 0, "n_D": 0, "n_r1": 0, "n_pl": 0,
-                "real_score": 0.0, "fake_score": 0.0}
+                "real_score": 0.0, "fake_score": 0.0, "real_sign": 0.0}
 
     def _z(self) -> torch.Tensor:
         return torch.randn([self.batch_gpu, self.G.z_dim], generator=self.gen).to(self.device)
@@ -267,6 +267,7 @@ class Trainer:
         self.stats["n_D"] += 1
         self.stats["real_score"] += float(real_logits.float().mean())
         self.stats["fake_score"] += float(fake_logits.float().mean())
+        self.stats["real_sign"] += float(torch.sign(real_logits.float()).mean())
         if self.ada is not None:
             self.ada.accumulate(real_logits)
 
@@ -304,6 +305,7 @@ class Trainer:
             "loss_G": s["loss_G"] / max(s["n_G"], 1), "loss_D": s["loss_D"] / max(s["n_D"], 1),
             "r1": s["r1"] / s["n_r1"] if s["n_r1"] else None, "pl": s["pl"] / s["n_pl"] if s["n_pl"] else None,
             "real_score": s["real_score"] / max(s["n_D"], 1), "fake_score": s["fake_score"] / max(s["n_D"], 1),
+            "rt": s["real_sign"] / max(s["n_D"], 1),  # E[sign(D(real))] over the tick (ADA's overfitting signal)
         }
         self.stats = self._empty_stats()
         return out
@@ -400,7 +402,7 @@ def train(opts: TrainOptions, max_steps: int | None = None) -> Trainer:
                 now = time.time()
                 sec_per_kimg = (now - tick_start_time) / max((trainer.cur_nimg - tick_start_nimg) / 1000, 1e-9)
                 rec = {"kimg": trainer.cur_nimg / 1000, **trainer.take_stats(), "p": trainer.augment.p,
-                       "rt": trainer.ada.last_rt if trainer.ada else None, "sec_per_kimg": sec_per_kimg,
+                       "sec_per_kimg": sec_per_kimg,
                        "train_hours": trainer.train_seconds / 3600}
                 snapshot_now = trainer.cur_nimg >= next_snap or done
                 if snapshot_now and is_main:  # only rank 0 writes, so only rank 0 measures
