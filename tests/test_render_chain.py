@@ -6,26 +6,9 @@ import numpy as np
 import pytest
 
 from installation.render.chain import ShaderChain, default_params
-from installation.render.window import HeadlessWindow, read_image
+from installation.render.window import read_image
 
-NEUTRAL = {
-    "warp.swirl": 0.0,
-    "warp.flow": 0.0,
-    "feedback.amount": 0.0,
-    "grade.contrast": 1.0,
-    "grade.saturation": 1.0,
-    "grade.vignette": 0.0,
-}
-
-
-@pytest.fixture(scope="module")
-def ctx():
-    try:
-        window = HeadlessWindow(16, 16)
-    except RuntimeError as e:
-        pytest.skip(f"no headless OpenGL: {e}")
-    yield window.ctx
-    window.close()
+from conftest import NEUTRAL
 
 
 @pytest.fixture

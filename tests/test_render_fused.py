@@ -22,20 +22,8 @@ from installation.render.passes import (
     flow_field_size,
     grade_affine,
 )
-from installation.render.shaders import DEFAULT_SHADER_DIR, ShaderLibrary
-from installation.render.window import HeadlessWindow, read_image
-
-
-@pytest.fixture(scope="module")
-def gl():
-    try:
-        window = HeadlessWindow(16, 16)
-    except RuntimeError as e:
-        pytest.skip(f"no headless OpenGL: {e}")
-    library = ShaderLibrary(window.ctx)
-    yield window.ctx, library
-    library.release()
-    window.close()
+from installation.render.shaders import DEFAULT_SHADER_DIR
+from installation.render.window import read_image
 
 
 def pattern(w: int, h: int, phase: float = 0.0) -> np.ndarray:

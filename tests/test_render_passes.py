@@ -21,25 +21,11 @@ from installation.render.passes import (
     configure_texture,
     fit_scale,
 )
-from installation.render.shaders import ShaderLibrary
-from installation.render.window import HeadlessWindow
 
 # Warped sampling tolerance. GPUs blend texels with ~8-bit fractional weights (llvmpipe on
 # float textures matches numpy to ~3e-7); two 8-bit steps cover that, while a wrong sign or
 # a flipped centre is off by more than 0.2 on these smooth patterns.
 WARP_TOL = 2 / 255
-
-
-@pytest.fixture(scope="module")
-def gl():
-    try:
-        window = HeadlessWindow(16, 16)
-    except RuntimeError as e:
-        pytest.skip(f"no headless OpenGL: {e}")
-    library = ShaderLibrary(window.ctx)
-    yield window.ctx, library
-    library.release()
-    window.close()
 
 
 # --- helpers ------------------------------------------------------------------------------

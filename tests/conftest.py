@@ -1,0 +1,35 @@
+"""Shared fixtures: one headless EGL context per test module."""
+
+import pytest
+
+from installation.render.shaders import ShaderLibrary
+from installation.render.window import HeadlessWindow
+
+# Parameters that turn every pass of the chain into (near) identity.
+NEUTRAL = {
+    "warp.swirl": 0.0,
+    "warp.flow": 0.0,
+    "feedback.amount": 0.0,
+    "grade.contrast": 1.0,
+    "grade.saturation": 1.0,
+    "grade.vignette": 0.0,
+}
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    """A 16x16 headless GL context (skips, saying why, where EGL is missing)."""
+    try:
+        window = HeadlessWindow(16, 16)
+    except RuntimeError as e:
+        pytest.skip(f"no headless OpenGL: {e}")
+    yield window.ctx
+    window.close()
+
+
+@pytest.fixture(scope="module")
+def gl(ctx):
+    """The context plus a shader library on the shipped shaders/."""
+    library = ShaderLibrary(ctx)
+    yield ctx, library
+    library.release()
