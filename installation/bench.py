@@ -407,7 +407,8 @@ def bench_live_show(plan: BenchPlan, show_file: Path, overrides: list[str]) -> d
 def bench_osc_latency(plan: BenchPlan, show_file: Path, overrides: list[str]) -> dict:
     """Send /installation/grade/exposure -4 at random moments; latency = from the send to the
     present of the first frame (read back from the live show) whose mean brightness fell by
-    a fifth. Then restore the exposure and wait for the picture to recover."""
+    a fifth. Then restore the exposure and wait for the picture to recover. The present's
+    time stamp is used, so the bench's own read-back of each frame is not counted."""
     from pythonosc.udp_client import SimpleUDPClient
 
     show, _ = _open_live_show(show_file, plan.show_size, overrides)
@@ -421,13 +422,18 @@ def bench_osc_latency(plan: BenchPlan, show_file: Path, overrides: list[str]) ->
     state = {"sent_at": None, "baseline": None, "recent": [], "latencies": [], "done": False, "trial_start": None}
     rng = np.random.default_rng(1)
 
+    presents = _stamp_presents(show)
+
     def on_frame(k, pixels):
-        now = time.perf_counter()
+        # The moment this frame went to the screen (not after the read-back the bench needs).
+        now = presents[-1] if presents else time.perf_counter()
         level = float(pixels[::8, ::8].mean())  # a subsample: the exposure change is global
         with lock:
             sent = state["sent_at"]
             if sent is None:
                 state["recent"] = (state["recent"] + [level])[-5:]
+                return
+            if now <= sent:  # presented before the message left: cannot show it yet
                 return
             if state["baseline"] is None:
                 state["baseline"] = float(np.median(state["recent"])) if state["recent"] else level
@@ -453,8 +459,8 @@ def bench_osc_latency(plan: BenchPlan, show_file: Path, overrides: list[str]) ->
             with lock:
                 recovered = state["trial_start"] is None or time.perf_counter() - state["trial_start"] > 1.0
                 if state["sent_at"] is None and recovered and len(state["recent"]) >= 3:
+                    state["sent_at"] = time.perf_counter()  # before the send: the show may be faster
                     client.send_message("/installation/grade/exposure", -4.0)
-                    state["sent_at"] = time.perf_counter()
 
     thread = threading.Thread(target=sender, name="bench-osc-sender", daemon=True)
     thread.start()

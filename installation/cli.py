@@ -524,6 +524,8 @@ def bench(quick, checkpoint, show_file, render_scale):
 
     from installation.bench import BenchPlan, run_bench
 
+    if checkpoint is not None and not checkpoint.startswith("random:") and not Path(checkpoint).is_file():
+        raise UserError(f"--checkpoint {checkpoint}: no such file (or use 'random:SEED')")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     plan = BenchPlan.quick() if quick else BenchPlan.full()
     result = run_bench(plan, checkpoint=checkpoint, show_file=show_file, render_scale=render_scale, progress=True)

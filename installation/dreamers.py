@@ -135,7 +135,9 @@ def _torch_load(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - name the file, keep the cause
-        raise ValueError(f"{path}: cannot read as a torch file ({type(e).__name__}: {e})") from e
+        from installation.models.checkpoint import load_error_reason
+
+        raise ValueError(f"{path}: cannot read as a torch file ({type(e).__name__}: {load_error_reason(e)})") from e
 
 
 def _load_resnet_state(net: ResNet, state: dict, source: str) -> None:

@@ -52,8 +52,11 @@ class VideoRecorder:
         queue_size: int = 64,
         block: bool = False,
         audio_path=None,
+        channels: int = 3,
     ):
-        """path: final .mp4; fps; size: (width, height) of the frames that will be written."""
+        """path: final .mp4; fps; size: (width, height) of the frames that will be written.
+        channels: 3 (RGB) or 4 (RGBA: ffmpeg drops the alpha; the show writes RGBA because
+        reading RGBA back from GL is a plain copy, see ShaderChain.read_rgba)."""
         width, height = (int(v) for v in size)
         if width < 1 or height < 1:
             raise ValueError(f"recording {path}: size {size}; expected (width, height) >= 1")
@@ -65,6 +68,9 @@ class VideoRecorder:
         self.output_size = (width + width % 2, height + height % 2)  # even, for yuv420p
         if self.output_size != self.size:
             log.warning("recording %s: %dx%d is odd; padding to %dx%d for H.264", self.path, *self.size, *self.output_size)
+        if channels not in (3, 4):
+            raise ValueError(f"recording {path}: channels {channels}; expected 3 (RGB) or 4 (RGBA)")
+        self.channels = int(channels)
         self.crf = int(crf)
         self.preset = str(preset)
         self.block = bool(block)
@@ -107,7 +113,9 @@ class VideoRecorder:
             raise ValueError(
                 f"recording {self.path}: frame {frame.dtype} {frame.shape}; expected uint8 [{h}, {w}, 3]"
             )
-        data = self._pad(frame[:, :, :3]).tobytes()  # a copy: the caller may reuse its buffer
+        if self.channels == 4 and frame.shape[2] == 3:
+            frame = np.concatenate([frame, np.full((h, w, 1), 255, np.uint8)], axis=2)
+        data = self._pad(frame[:, :, : self.channels]).tobytes()  # a copy: the caller may reuse its buffer
         try:
             if self.block:
                 self._queue.put(data)
@@ -122,7 +130,7 @@ class VideoRecorder:
         w, h = self.size
         ow, oh = self.output_size
         if (ow, oh) == (w, h):
-            return np.ascontiguousarray(rgb)
+            return rgb  # tobytes() makes the one copy, whatever the strides
         return np.pad(rgb, ((0, oh - h), (0, ow - w), (0, 0)), mode="edge")
 
     @property
@@ -138,6 +146,7 @@ class VideoRecorder:
             self.output_size,
             fps=self.fps,
             codec="libx264",
+            pix_fmt_in="rgba" if self.channels == 4 else "rgb24",
             pix_fmt_out="yuv420p",
             quality=None,  # we pass -crf ourselves
             macro_block_size=1,  # never rescale; sizes are already even

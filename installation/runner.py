@@ -73,10 +73,12 @@ def run_show(
     except ValueError as e:  # ShowConfigError (e.g. the file was edited since the command read it)
         raise ShowSetupError(str(e)) from None
     options = replace(options, overrides=tuple(overrides))  # a hot reload applies them again
+    from installation.render.shaders import ShaderError
+
     with stop_on_signals() as signals:
         try:
             show = Show(cfg, options, show_path=Path(show_file))
-        except (ValueError, OSError, RuntimeError) as e:  # bad input: fail before the first frame
+        except (ValueError, OSError, RuntimeError, ShaderError) as e:  # bad input: fail before the first frame
             raise ShowSetupError(f"{show_file}: cannot start the show: {e}") from e
         signals.attach(show)
         try:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import queue
 import re
 import sys
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -48,6 +50,10 @@ EXTRA_KEYFRAMES = 64  # seeds jumped to (OSC) that may pile up before the keyfra
 GALLERY_ESC_SECONDS = 2.0  # gallery mode: the second Esc must come within this time
 RELOAD_FADE_SECONDS = 1.0  # a reloaded show file fades its changes in
 LIVE_SWITCH_INTERVAL = 0.001  # seconds; see Show.run
+# Live: an OSC message ends the wait for the next frame, so the change is on screen one render
+# later instead of up to a whole frame period later (issue 8: OSC-to-screen p95 <= 50 ms).
+# INSTALLATION_OSC_WAKE=0 turns it off (for A/B measurements).
+OSC_WAKE = os.environ.get("INSTALLATION_OSC_WAKE", "1") != "0"
 RECORDING_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}\.mp4")
 
 # Show-file keys that only take effect at the next start (the running value is kept).
@@ -162,6 +168,7 @@ class Show:
         self._stop_requested = False
         self._started = False
         self._last_escape = -1e9
+        self._wake = threading.Event()  # set by OSC input: start the next frame now
         self.dream_on = cfg.dream.enabled
         self.params_now: dict[str, float] = {}  # the last frame's parameter snapshot
         self.recorder = None
@@ -199,14 +206,15 @@ class Show:
             self.chain = ShaderChain(
                 self.window.ctx, w, h, shader_dir=self._shader_dir(cfg), render_scale=cfg.show.render_scale
             )
-            self.clock = FrameClock(cfg.show.fps, offline=self.opt.offline)
+            self.clock = FrameClock(cfg.show.fps, offline=self.opt.offline, sleep_fn=self._wait_for_frame)
             self.director = CueDirector(cfg, self.params, on_scene=self._enter_scene)
             self._mappings = list(cfg.mappings)
+            self._start_controls()  # before the recording: a bad mapping or audio file leaves no empty file behind
             if self.opt.record is not None:
                 self.start_recording(self.opt.record)
             elif cfg.record.path and not self.opt.offline:
                 self.start_recording(self._recording_path(None))
-            self._start_controls()
+            self._wake_on_osc()
         except BaseException:
             self.close()  # what was opened is released, a started recording removed
             raise
@@ -243,6 +251,9 @@ class Show:
         d = self.cfg.dream
         ckpt = self.cfg.model.checkpoint
         checkpoint = None if ckpt.startswith("random:") else str(self.cfg.resolve(ckpt))
+        if d.net == "discriminator" and checkpoint is None:
+            raise ValueError(f"dream.net 'discriminator': the stand-in model.checkpoint {ckpt!r} has no discriminator; "
+                             "use a trained checkpoint or dream.net = 'resnet18'")
         weights = str(self.cfg.resolve(d.weights)) if d.weights else None
         net = d.net if d.net == "discriminator" or d.net in RESNET_SPECS else str(self.cfg.resolve(d.net))
         dreamer = load_dreamer(net, self.device, checkpoint=checkpoint, weights=weights)
@@ -258,6 +269,26 @@ class Show:
         from installation.control.wiring import start_controls
 
         self.controls = start_controls(self)
+
+    def _wake_on_osc(self) -> None:
+        """OSC parameter writes (and actions, see post) wake the frame loop."""
+        from installation.control.wiring import OscControl
+
+        for control in self.controls:
+            if OSC_WAKE and isinstance(control, OscControl):
+                control.server.params = _WakingParams(self.params, self._wake)
+
+    def _wait_for_frame(self, seconds: float) -> None:
+        """The live clock's sleep until the next frame's deadline; an OSC message ends it
+        early and the schedule restarts from then (no short frame after it). Frames still
+        start at least half a period apart, so a stream of OSC at most doubles the frame rate."""
+        hold = seconds - 0.5 * self.clock.period
+        if hold > 0:
+            time.sleep(hold)
+            seconds -= hold
+        if self._wake.wait(seconds):
+            self._wake.clear()
+            self.clock._deadline = time.perf_counter()  # the woken frame is on time, not early
 
     @property
     def osc_port(self) -> int | None:
@@ -326,6 +357,9 @@ class Show:
             self.actions.put_nowait((name, args))
         except queue.Full:
             self.stats.actions_dropped += 1
+            return
+        if OSC_WAKE:
+            self._wake.set()
 
     def _drain_actions(self, t: float) -> None:
         """Run the queued actions (at most ACTIONS_PER_FRAME). Of the LAST_ONLY kinds only the
@@ -429,6 +463,7 @@ class Show:
             queue_size=cfg.record.queue,
             block=self.opt.offline,
             audio_path=self.opt.audio_file if self.opt.offline else None,
+            channels=4,  # the frames come from ShaderChain.read_rgba
         )
         log.info("recording to %s", path)
 
@@ -644,6 +679,7 @@ class Show:
                 self._guard("cues", self.director.update, dt)
                 for control in self.controls:
                     self._guard("control", control.update, t, dt)
+                self._wake.clear()  # what woke this frame is in this snapshot
                 p = self._safe_params(self.params.snapshot(dt))
                 self.params_now = p
                 w = self._guard("latent", self._content_request, p, dt)
@@ -663,12 +699,13 @@ class Show:
                 if tex is not None:  # else nothing is presented: the last good frame stays up
                     self._guard("present", self.window.present, tex)
                 if self.recorder is not None or on_frame is not None:
-                    pixels = self._guard("read", self.window.read)
+                    # RGBA: a plain copy out of GL (an RGB read repacks every pixel, ~10x slower)
+                    pixels = self._guard("read", self.chain.read_rgba)
                     if pixels is not None:
                         if self.recorder is not None:
                             self._guard("record", self.recorder.write, pixels)
                         if on_frame is not None:
-                            on_frame(k, pixels)
+                            on_frame(k, pixels[..., :3])
                 if self.recorder is not None and self.recorder.error is not None:
                     self._guard("record", self._recording_failed)
                 if not offline:
@@ -753,15 +790,20 @@ class Show:
             except Exception:
                 log.exception("stopping a control failed")
         if self.worker is not None:
-            self.worker.stop()
+            try:
+                self.worker.stop()
+            except Exception:  # the recording below must be finalised whatever happens here
+                log.exception("stopping the content worker failed")
         try:
             self.stop_recording()
         finally:
-            if self.chain is not None:
-                self.chain.release()
-                self.chain = None
-            if self.window is not None:
-                self.window.close()
+            try:
+                if self.chain is not None:
+                    self.chain.release()
+                    self.chain = None
+            finally:
+                if self.window is not None:
+                    self.window.close()
         return self.stats
 
     def __enter__(self) -> "Show":
@@ -769,6 +811,22 @@ class Show:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _WakingParams:
+    """The show's Params as the OSC server sees them: every write also wakes the frame loop."""
+
+    def __init__(self, params: Params, wake: threading.Event):
+        self._params = params
+        self._wake = wake
+
+    def set(self, key: str, value, smoothing: bool = True):
+        result = self._params.set(key, value, smoothing)
+        self._wake.set()
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._params, name)
 
 
 def _request(w, p, dream):

@@ -1,6 +1,7 @@
-"""Shared fixtures: one headless EGL context per test module."""
+"""Shared fixtures: one headless EGL context per test module; one torch thread where a module asks."""
 
 import pytest
+import torch
 
 from installation.render.shaders import ShaderLibrary
 from installation.render.window import HeadlessWindow
@@ -33,3 +34,13 @@ def gl(ctx):
     library = ShaderLibrary(ctx)
     yield ctx, library
     library.release()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for the module (`pytestmark = pytest.mark.usefixtures(...)`): tiny
+    convolutions on a small shared machine lose 5-50x to OpenMP threads spin-waiting for each other."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

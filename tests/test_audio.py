@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import wave
 
 import numpy as np
 import pytest
+from _audio_files import write_wav
 
 from installation.control.audio import (
     PITCH_CLASSES,
@@ -152,17 +152,6 @@ def test_frame_aligned_analysis_is_deterministic_in_any_order():
     assert b.features_at(40) == seq[40]  # asking again
     assert b.features_at(10) == seq[10]  # going back restarts
     assert a.features_at(200)["audio.rms"] < 0.1  # past the end: silence
-
-
-def write_wav(path, samples: np.ndarray, samplerate: int, channels: int = 1) -> None:
-    data = np.clip(samples, -1, 1)
-    if channels == 2:
-        data = np.stack([data, data], axis=1)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(samplerate)
-        w.writeframes((data * 32767).astype("<i2").tobytes())
 
 
 def test_file_input_decodes_a_real_file(tmp_path):

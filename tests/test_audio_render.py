@@ -1,26 +1,17 @@
 """`render --audio`: the video follows the track frame-exactly and carries it."""
 
 import subprocess
-import wave
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
+from _audio_files import write_wav
 from click.testing import CliRunner
 
 from installation.cli import cli
 from installation.record import read_video
 
 SR = 22050
-
-
-def write_wav(path: Path, samples: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
-    return path
 
 
 def audio_seconds(path: Path) -> float:
@@ -66,8 +57,8 @@ def test_audio_render_muxes_track_and_follows_loudness(tmp_path):
     # Loud in the second half only: rms -> exposure makes those frames brighter.
     loud = np.where(t >= 1.0, 0.8 * np.sin(2 * np.pi * 220 * t), 0.0)
     silent = np.zeros_like(t)
-    frames_loud = render(tmp_path, "loud", write_wav(tmp_path / "loud.wav", loud))
-    frames_silent = render(tmp_path, "silent", write_wav(tmp_path / "silent.wav", silent))
+    frames_loud = render(tmp_path, "loud", write_wav(tmp_path / "loud.wav", loud, SR))
+    frames_silent = render(tmp_path, "silent", write_wav(tmp_path / "silent.wav", silent, SR))
     brightness_loud = frames_loud.reshape(20, -1).mean(axis=1)
     brightness_silent = frames_silent.reshape(20, -1).mean(axis=1)
     # First half: both silent, so the renders agree (up to H.264 noise).

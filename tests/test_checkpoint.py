@@ -100,6 +100,18 @@ def test_non_checkpoint_files_are_errors_naming_the_file(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_unsafe_file_error_names_the_refused_global_and_never_suggests_weights_only_false(tmp_path):
+    import argparse
+
+    path = tmp_path / "args.pt"
+    torch.save({"args": argparse.Namespace(lr=1)}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert "args.pt" in message and "argparse.Namespace" in message
+    assert "weights_only` set to `False" not in message and "\n" not in message
+
+
 def test_random_stand_in_is_deterministic_and_small():
     a = load_generator("random:3:16", CPU)
     b = load_generator("random:3:16", CPU)

@@ -30,3 +30,27 @@ def test_help_runs_for_every_command():
 def test_python_dash_m_works():
     proc = subprocess.run([sys.executable, "-m", "installation", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and "installation" in proc.stdout
+
+
+def test_missing_files_are_clean_errors_that_name_them(tmp_path):
+    """Each subcommand given a file that is not there: a click error naming it, no traceback."""
+    runner = CliRunner()
+    cases = [
+        ["generate", "nope.pt"],
+        ["dream", "nope.png", "--out", "o.png"],
+        ["convert", "nope.pkl", "o.pt"],
+        ["metrics", "random:0", "nope"],
+        ["play", "nope.toml"],
+        ["render", "nope.toml", "--out", "o.mp4"],
+        ["dataset", "nope", "--res", "16", "--out", "ds"],
+        ["train", "nope", "--out", "run"],
+        ["train-dreamer", "nope", "--out", "d.pt"],
+        ["project", "nope.png", "random:0", "--out", "w.npy"],
+        ["bench", "--quick", "--checkpoint", "nope.pt"],
+        ["dream", "--list-layers", "nope.pt"],
+    ]
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        for args in cases:
+            result = runner.invoke(cli, args)
+            assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), (args, result.output)
+            assert "Error" in result.output and "nope" in result.output, (args, result.output)

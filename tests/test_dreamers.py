@@ -12,13 +12,7 @@ from installation.dreamers import (
 )
 from installation.models.resnet import ResNet
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny convolutions on a shared 2-core machine: a second thread costs 5-50x in spin-waiting.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py: one intra-op torch thread
 
 
 # --- torchvision's ResNet, written down as facts (independently of our implementation) ----

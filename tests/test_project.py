@@ -10,13 +10,7 @@ from installation.models.stylegan2 import Discriminator, Generator
 from installation.project import noise_regularisation, project
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a small shared machine two spinning OpenMP threads fight the other processes."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py: one intra-op torch thread
 
 
 def _tiny_nets(seed=0):

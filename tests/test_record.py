@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import re
 import signal
 import subprocess
 import threading
-import wave
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
+from _audio_files import tone, write_wav
 
 from installation.record import VideoRecorder, finalize_on_signals, partial_path, read_video
 
@@ -161,16 +160,6 @@ def test_closing_without_frames_reports_it(tmp_path):
     assert not path.exists() and not partial_path(path).exists()
 
 
-def write_wav(path, seconds: float, rate: int = 22050) -> None:
-    n = int(seconds * rate)
-    samples = (8000 * np.sin(2 * math.pi * 440 * np.arange(n) / rate)).astype("<i2")
-    with wave.open(str(path), "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(rate)
-        f.writeframes(samples.tobytes())
-
-
 def stream_seconds(path, selector: str) -> float:
     """Decoded duration of one stream ('a:0', 'v:0') from ffmpeg's last progress time."""
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "info", "-i", str(path), "-map", f"0:{selector}", "-f", "null", "-"]
@@ -183,7 +172,7 @@ def stream_seconds(path, selector: str) -> float:
 
 def test_audio_is_muxed_with_the_right_duration(tmp_path):
     wav = tmp_path / "tone.wav"
-    write_wav(wav, 1.0)
+    write_wav(wav, tone(1.0, 22050, amplitude=0.25), 22050)
     path = tmp_path / "with_audio.mp4"
     with VideoRecorder(path, FPS, (W, H), block=True, audio_path=wav) as rec:
         for k in range(FPS):  # 1 s of video

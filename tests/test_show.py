@@ -96,3 +96,24 @@ def test_play_opens_a_window_under_xvfb(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "play:" in proc.stdout and "No display" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["show.shaders='nowhere'"], "nowhere"),  # a ShaderError: once a traceback
+        (["dream.enabled=true"], "dream.net"),  # the stand-in has no discriminator to dream with
+        (["mappings=[{source='audio.nope', target='warp.swirl'}]"], "audio.nope"),
+    ],
+)
+def test_setup_errors_name_the_key_and_leave_no_recording(tmp_path, caplog, extra, named):
+    path, overrides = tiny_show(tmp_path, extra)
+    out = tmp_path / "never.mp4"
+    args = ["render", str(path), "--seconds", "1", "--out", str(out)]
+    for o in overrides:
+        args += ["--set", o]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert named in result.output and "cannot start the show" in result.output
+    assert not out.exists() and not out.with_name(f".{out.name}.partial").exists()
+    assert not any("recording" in r.getMessage() for r in caplog.records)  # none was started

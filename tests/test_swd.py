@@ -9,13 +9,7 @@ import torch
 from installation.train import metrics_swd as M
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a small shared machine two spinning OpenMP threads fight the other processes."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py: one intra-op torch thread
 
 
 def _skies(n, res=32, seed=0, blur=False):

@@ -6,13 +6,7 @@ import torch
 from installation.train.augment import DEFAULT_STRENGTHS, AdaptiveP, AugmentPipe
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a small shared machine two spinning OpenMP threads fight the other processes."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py: one intra-op torch thread
 
 
 def _images(n=6, res=16, seed=0):

@@ -13,13 +13,7 @@ from installation.dreamers import ResNetDreamer, list_layers, load_dreamer
 from installation.train.dreamer import DreamerTrainError, TrainDreamerOptions, stratified_split, train_dreamer
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny convolutions on a shared 2-core machine: a second thread costs 5-50x in spin-waiting.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py: one intra-op torch thread
 
 
 def make_stripes(root, per_class=80, size=16, seed=0):

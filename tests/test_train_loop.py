@@ -17,13 +17,7 @@ TINY = dict(batch=4, channel_base=128, channel_max=16, map_layers=1, z_dim=8, w_
             swd_num=0, threads=1, progress=False, kimg=1000, snap_kimg=1000, tick_kimg=1000)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a small shared machine two spinning OpenMP threads fight the other processes."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py: one intra-op torch thread
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,10 @@ on the frame loop.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 import torch
-
-log = logging.getLogger(__name__)
 
 PCA_CACHE = Path.home() / ".cache" / "installation"
 
@@ -41,8 +38,7 @@ class OscControl:
 
         self.server = OscServer(
             show.cfg.osc, show.params, osc_actions(show), show.status, port_override=show.opt.osc_port
-        ).start()
-        log.info("OSC: listening on %s:%d", show.cfg.osc.host, self.server.port)
+        ).start()  # logs where it listens
 
     def inputs(self) -> dict[str, float]:
         return self.server.inputs()
@@ -90,7 +86,8 @@ class AudioControl:
         return LatentModulation(dirs)
 
     def features(self) -> dict[str, float]:
-        gain = self.show.params.get_target("audio.gain") or 1.0
+        gain = self.show.params.get_target("audio.gain")
+        gain = 1.0 if gain is None else gain  # 0 mutes: not `or 1.0`
         feats: dict[str, float] = {}
         if self.track is not None:
             feats = self.track.features_at(self.frame, self.fps, gain)

@@ -10,6 +10,7 @@ The kwargs rebuild the networks, so loading needs no guessing. Writes are atomic
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -33,6 +34,25 @@ STAND_IN_RGB_SCALE = 0.4
 
 class CheckpointError(ValueError):
     """A checkpoint file (or spec) that cannot be used; the message names it."""
+
+
+def load_error_reason(e: BaseException) -> str:
+    """The useful part of a torch.load(weights_only=True) error, e.g. 'Unsupported global: GLOBAL
+    argparse.Namespace was not an allowed global by default' (torch's full text also suggests
+    retrying with weights_only=False, which we never do), else its first line."""
+    text = str(e)
+    m = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\s*\n|Check the documentation|$)", text, re.S)
+    if m:
+        reason = " ".join(m.group(1).split()).split(". Please use")[0].rstrip(".")
+        if reason:
+            return reason
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    useful = [line for line in lines if "weights_only" not in line and not line.startswith(_TORCH_BOILERPLATE)]
+    named = [line for line in useful if "global" in line.lower()]  # e.g. "... unsupported GLOBAL posix.system ..."
+    return (named or useful or lines or [type(e).__name__])[0]
+
+
+_TORCH_BOILERPLATE = ("Weights only load failed", "Check the documentation", "Please file an issue")
 
 
 def save_checkpoint(path, *, G_ema, G=None, D=None, extra: dict | None = None) -> None:
@@ -72,10 +92,10 @@ def load_checkpoint(path) -> dict:
             warnings.simplefilter("ignore", UserWarning)
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types here (UnpicklingError, KeyError on garbage, ...)
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(
             f"{path}: not an installation checkpoint (could not be read safely with weights_only=True: "
-            f"{first_line}). NVlabs .pkl files need conversion first."
+            f"{load_error_reason(e)}); expected a .pt from `installation train` or `installation convert`, "
+            "an NVlabs .pkl or a rosinality .pt"
         ) from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an installation checkpoint (expected format {FORMAT!r})")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from installation.models.checkpoint import CheckpointError
+from installation.models.checkpoint import CheckpointError, load_error_reason
 from installation.models.convert import build_from_state, channel_config
 from installation.models.ops import setup_filter
 from installation.models.stylegan2 import Discriminator, Generator
@@ -51,19 +51,12 @@ def read_rosinality(path) -> dict:
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError naming a refused global, garbage, ...
         raise CheckpointError(f"{path}: could not be read safely as a rosinality checkpoint (weights_only=True): "
-                              f"{_reason(e)}") from e
+                              f"{load_error_reason(e)}") from e
     if not is_rosinality(data):
         keys = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path}: not a rosinality stylegan2-pytorch checkpoint (expected a dict with 'g_ema'), "
                               f"found {keys}")
     return data
-
-
-def _reason(e: Exception) -> str:
-    """The line of torch's weights_only error that names the refused global, else its first line."""
-    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-    named = [line for line in lines if "GLOBAL" in line or "global" in line]
-    return (named or lines or [type(e).__name__])[0]
 
 
 def is_rosinality(data) -> bool:
