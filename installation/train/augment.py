@@ -69,7 +69,6 @@ class AugmentPipe(torch.nn.Module):
         if self.p <= 0:
             return images
         n, c, h, w = images.shape
-        dev = images.device
         x = images
         x = self._geometric(x, generator)
         if c == 3:

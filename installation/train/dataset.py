@@ -289,7 +289,7 @@ class ImageDataset:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def sample(self, batch: int, generator) -> "torch.Tensor":
+    def sample(self, batch: int, generator):
         """A random minibatch as float in [-1, 1]: [batch, 3, R, R]."""
         import torch
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import sys
 
-import torch
 
 KEEP_EXTRA = ("kimg", "cur_nimg", "train_seconds", "history", "args")
 
