@@ -99,8 +99,10 @@ class VideoRecorder:
         return self._dropped_by_loop + self._dropped_by_writer
 
     # -- the frame loop side ----------------------------------------------------------------
-    def write(self, frame: np.ndarray) -> bool:
+    def write(self, frame: np.ndarray, copy: bool = True) -> bool:
         """Queue one frame, uint8 [H, W, 3] (or [H, W, 4]: alpha is dropped), top row first.
+        copy=False: the caller will not touch the frame again (the show's frames are fresh
+        buffers), so it is queued as it is and packed into bytes on the writer thread.
         Returns False if the frame was not taken (queue full with block=False, closed, or the
         recording stopped on an error). A frame of the wrong size or type is a programming
         error and raises ValueError (the show's frames are checked on the first one)."""
@@ -115,7 +117,9 @@ class VideoRecorder:
             )
         if self.channels == 4 and frame.shape[2] == 3:
             frame = np.concatenate([frame, np.full((h, w, 1), 255, np.uint8)], axis=2)
-        data = self._pad(frame[:, :, : self.channels]).tobytes()  # a copy: the caller may reuse its buffer
+        data = self._pad(frame[:, :, : self.channels])
+        if copy:
+            data = data.tobytes()  # a copy: the caller may reuse its buffer
         try:
             if self.block:
                 self._queue.put(data)
@@ -156,8 +160,8 @@ class VideoRecorder:
         gen.send(None)  # starts ffmpeg
         return gen
 
-    def _encode(self, gen, data: bytes) -> None:
-        gen.send(data)
+    def _encode(self, gen, data) -> None:
+        gen.send(data if isinstance(data, bytes) else data.tobytes())
 
     def _run(self) -> None:
         gen = None

@@ -54,6 +54,9 @@ LIVE_SWITCH_INTERVAL = 0.001  # seconds; see Show.run
 # later instead of up to a whole frame period later (issue 8: OSC-to-screen p95 <= 50 ms).
 # INSTALLATION_OSC_WAKE=0 turns it off (for A/B measurements).
 OSC_WAKE = os.environ.get("INSTALLATION_OSC_WAKE", "1") != "0"
+# The frames read for recording are fresh buffers: the recorder may keep them as they are and
+# pack them on its own thread (INSTALLATION_RECORD_COPY=1: copy on the frame loop, for A/B).
+RECORD_COPY = os.environ.get("INSTALLATION_RECORD_COPY", "0") == "1"
 RECORDING_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}\.mp4")
 
 # Show-file keys that only take effect at the next start (the running value is kept).
@@ -703,7 +706,7 @@ class Show:
                     pixels = self._guard("read", self.chain.read_rgba)
                     if pixels is not None:
                         if self.recorder is not None:
-                            self._guard("record", self.recorder.write, pixels)
+                            self._guard("record", self.recorder.write, pixels, RECORD_COPY)
                         if on_frame is not None:
                             on_frame(k, pixels[..., :3])
                 if self.recorder is not None and self.recorder.error is not None:

@@ -12,8 +12,6 @@ speed is measured by `installation bench`).
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 import torch
@@ -82,7 +80,7 @@ def test_recorder_takes_rgba_frames_like_rgb_ones(tmp_path):
             for f in frames:
                 if channels == 4:  # as the show writes them: a row-flipped view with alpha
                     rgba = np.concatenate([f[::-1], np.full((h, w, 1), 255, np.uint8)], axis=2)[::-1]
-                    assert rec.write(rgba)
+                    assert rec.write(rgba, copy=False)  # as the show does: packed on the writer thread
                 else:
                     assert rec.write(f)
         decoded[channels] = read_video(path)[0]
