@@ -78,6 +78,10 @@ class FrameClock:
             self._deadline = now  # restart the schedule: never burst to catch up
         return now - self._start
 
+    def restart_schedule(self) -> None:
+        """Live: count the next deadline from now (a frame woken early is on time, not early)."""
+        self._deadline = self._time()
+
     def _measure(self) -> None:
         now = self._time()
         if self._last_wall is not None:

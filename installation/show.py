@@ -291,7 +291,7 @@ class Show:
             seconds -= hold
         if self._wake.wait(seconds):
             self._wake.clear()
-            self.clock._deadline = time.perf_counter()  # the woken frame is on time, not early
+            self.clock.restart_schedule()
 
     @property
     def osc_port(self) -> int | None:

@@ -112,3 +112,15 @@ def test_stats_before_any_frame_and_bad_fps():
     assert s["fps"] == 0.0 and s["frames"] == 0
     with pytest.raises(ValueError, match="fps 0"):
         FrameClock(0)
+
+
+def test_restart_schedule_counts_the_next_deadline_from_now():
+    now = [0.0]
+    slept = []
+    clock = FrameClock(10, time_fn=lambda: now[0], sleep_fn=lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)))
+    clock.tick()  # t = 0, deadline 0
+    now[0] = 0.05  # woken half-way through the period
+    clock.restart_schedule()
+    clock.tick()  # next deadline is 0.05 + 0.1, not 0.1
+    assert abs(slept[-1] - 0.1) < 1e-9
+    assert abs(clock.t - 0.15) < 1e-9
