@@ -204,7 +204,8 @@ class Show:
         try:
             w, h = cfg.show.width, cfg.show.height
             self.window = open_window(
-                self.opt.headless, w, h, fullscreen=self.opt.fullscreen, monitor=self.opt.monitor, title=cfg.show.name
+                self.opt.headless, w, h, fullscreen=self.opt.fullscreen, monitor=self.opt.monitor, title=cfg.show.name,
+                **({} if self.opt.headless else {"hide_cursor": self.gallery}),
             )
             self.chain = ShaderChain(
                 self.window.ctx, w, h, shader_dir=self._shader_dir(cfg), render_scale=cfg.show.render_scale

@@ -135,3 +135,25 @@ def test_glfw_window_opens_presents_reads_and_closes():
     chain.release()
     window.close()
     assert window.should_close()
+
+
+@pytest.mark.skipif(not has_display(), reason="no display (set DISPLAY or run under `xvfb-run -a`)")
+def test_glfw_window_follows_monitor_changes_and_hides_cursor_for_galleries():
+    import glfw
+
+    window = open_window(False, 16, 16, vsync=False, fullscreen=True, monitor=0, hide_cursor=True)
+    chain = ShaderChain(window.ctx, 16, 16)
+    chain.push_content(top_red_image())
+    assert glfw.get_input_mode(window.window, glfw.CURSOR) == glfw.CURSOR_HIDDEN
+    # The projector the show asked for (monitor 3) is gone: a monitor event moves the
+    # fullscreen window to the first monitor, and the show goes on presenting.
+    window.monitor = 3
+    window._on_monitor(None, glfw.DISCONNECTED)
+    window.poll()
+    assert window.fullscreen and glfw.get_window_monitor(window.window) is not None
+    assert window.monitor == 3  # it returns there when that monitor is plugged back in
+    window.present(chain.render(NEUTRAL, 0.1, 1.0))
+    window.set_fullscreen(False, 0)
+    assert glfw.get_input_mode(window.window, glfw.CURSOR) == glfw.CURSOR_HIDDEN  # gallery: still hidden
+    chain.release()
+    window.close()

@@ -257,8 +257,10 @@ def _key_names(glfw) -> dict[int, str]:
 class GlfwWindow:
     """A glfw window with an OpenGL 3.3 core context; windowed or fullscreen on a monitor.
 
-    The cursor is hidden in fullscreen. The framebuffer may be resized at any time; the
-    chain keeps its own render size and `present` letterboxes the frame into the window.
+    The cursor is hidden in fullscreen (and always with hide_cursor, for galleries). The
+    framebuffer may be resized at any time; the chain keeps its own render size and `present`
+    letterboxes the frame into the window. When monitors come or go, a fullscreen window moves
+    to the monitor it was asked for if it is there, else to the first one, else to a window.
     """
 
     def __init__(
@@ -269,6 +271,7 @@ class GlfwWindow:
         fullscreen: bool = False,
         monitor: int = 0,
         vsync: bool = True,
+        hide_cursor: bool = False,
     ):
         glfw = self._glfw = _glfw()
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or not glfw.init():
@@ -282,7 +285,9 @@ class GlfwWindow:
         glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
         glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
         glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
-        self.monitor = monitor
+        self.monitor = monitor  # the monitor asked for; fullscreen returns to it when it reappears
+        self.hide_cursor = bool(hide_cursor)
+        self._monitors_changed = False
         self._windowed = (100, 100, int(width), int(height))  # x, y, w, h to return to
         if fullscreen:
             mon = self._monitor(monitor)
@@ -300,6 +305,7 @@ class GlfwWindow:
         self._keys: list[str] = []
         self._names = _key_names(glfw)
         glfw.set_key_callback(self.window, self._on_key)
+        glfw.set_monitor_callback(self._on_monitor)
         self.size = tuple(glfw.get_framebuffer_size(self.window))
         self._presenter = _Presenter(self.ctx)
         self._closed = False
@@ -314,7 +320,24 @@ class GlfwWindow:
 
     def _set_cursor(self) -> None:
         glfw = self._glfw
-        glfw.set_input_mode(self.window, glfw.CURSOR, glfw.CURSOR_HIDDEN if self.fullscreen else glfw.CURSOR_NORMAL)
+        hidden = self.fullscreen or self.hide_cursor
+        glfw.set_input_mode(self.window, glfw.CURSOR, glfw.CURSOR_HIDDEN if hidden else glfw.CURSOR_NORMAL)
+
+    def _on_monitor(self, monitor, event) -> None:
+        self._monitors_changed = True  # handled in poll(), on the frame loop
+
+    def _follow_monitors(self) -> None:
+        """A projector unplugged or plugged back in: keep the show on a screen that exists."""
+        self._monitors_changed = False
+        if not self.fullscreen:
+            return
+        wanted = self.monitor
+        count = len(self._glfw.get_monitors() or [])
+        if count == 0:
+            self.set_fullscreen(False)
+        else:
+            self.set_fullscreen(True, wanted if wanted < count else 0)
+        self.monitor = wanted
 
     def _on_key(self, window, key, scancode, action, mods) -> None:
         if action != self._glfw.PRESS:
@@ -334,6 +357,8 @@ class GlfwWindow:
 
     def poll(self) -> list[str]:
         self._glfw.poll_events()
+        if self._monitors_changed:
+            self._follow_monitors()
         keys, self._keys = self._keys, []
         return keys
 
@@ -381,7 +406,7 @@ class GlfwWindow:
 
 
 def open_window(headless: bool, width: int, height: int, **kw) -> Window:
-    """A headless EGL window, or a glfw window (kw: title, fullscreen, monitor, vsync)."""
+    """A headless EGL window, or a glfw window (kw: title, fullscreen, monitor, vsync, hide_cursor)."""
     if headless:
         return HeadlessWindow(width, height)
     return GlfwWindow(width, height, **kw)
