@@ -221,6 +221,9 @@ def trace_synthesis(fast: FastSynthesis, ws: torch.Tensor, noise_mode: str = "co
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         # The per-layer path choices are Python constants: baking them in is the point.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # torch 2.9+ marks jit.trace deprecated; it still works and measures fastest here
+        # (torch.compile costs minutes per start on 2 cores). Revisit when it is removed.
+        warnings.filterwarnings("ignore", message=".*torch.jit.trace.*", category=DeprecationWarning)
         example = ws.detach().clone()
         traced = torch.jit.trace(_FixedNoise(fast, noise_mode).eval(), (example,), check_trace=False)
     return traced
