@@ -377,20 +377,41 @@ def _run_for(show, seconds: float, on_frame=None) -> None:
         timer.cancel()
 
 
+def _measure_after_first_content(show, seconds: float, timeout: float = 60.0) -> dict:
+    """Start a thread that waits for the show's first content frame (tracing, dreamer set-up
+    and shader compiles are warm-up, not the show's rate), then counts content frames for
+    `seconds` and stops the show. Returns the dict it fills: start, seconds, made."""
+    window: dict = {}
+
+    def measure():
+        give_up = time.perf_counter() + timeout
+        while show.worker.frames_made < 1 and time.perf_counter() < give_up:
+            time.sleep(0.01)
+        made0, start = show.worker.frames_made, time.perf_counter()
+        window["start"] = start
+        time.sleep(seconds)
+        window["made"] = show.worker.frames_made - made0
+        window["seconds"] = time.perf_counter() - start
+        show.request_stop()
+
+    threading.Thread(target=measure, name="bench-live-show", daemon=True).start()
+    return window
+
+
 def bench_live_show(plan: BenchPlan, show_file: Path, overrides: list[str]) -> dict:
     show, dream_note = _open_live_show(show_file, plan.show_size, overrides)
     try:
         stamps = _stamp_presents(show)
-        run_start = time.perf_counter()
-        _run_for(show, plan.show_seconds)
-        seconds = time.perf_counter() - run_start
-        made = show.worker.frames_made
+        window = _measure_after_first_content(show, plan.show_seconds)
+        show.run()
+        seconds, made = window["seconds"], window["made"]
+        stamps = [s for s in stamps if s >= window["start"]]
         warps = show.cfg.warp.swirl != 0 and show.cfg.warp.flow != 0
         render_scale = show.cfg.show.render_scale
         target_fps = show.cfg.show.fps
     finally:
         show.close()
-    intervals = np.diff(np.array(stamps[2:]))  # skip the first frames (shader JIT, first content)
+    intervals = np.diff(np.array(stamps))  # only frames after the first content frame
     fps = 1.0 / intervals[intervals > 0]
     return {
         "show_display_fps_p5": round(float(np.percentile(fps, 5)), 2),
