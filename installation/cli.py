@@ -56,6 +56,7 @@ def osc_addresses(write_path: str | None, check_path: str | None) -> None:
         Path(path).write_text(updated, encoding="utf-8")
         click.echo(f"{path}: OSC address list written")
 
+
 def _setup_logging(verbose: bool) -> None:
     import logging
 

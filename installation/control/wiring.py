@@ -80,7 +80,9 @@ class AudioControl:
         cfg, G = self.show.cfg, self.show.G
         ckpt = cfg.model.checkpoint
         source = ckpt if ckpt.startswith("random:") else cfg.resolve(ckpt)
-        mapping = lambda z: G.mapping(z, None, truncation_psi=1.0)[:, 0]  # [N, w_dim]
+        def mapping(z):
+            return G.mapping(z, None, truncation_psi=1.0)[:, 0]  # [N, w_dim]
+
         with torch.no_grad():
             dirs = cached_pca_directions(mapping, G.z_dim, source, PCA_CACHE, k=cfg.audio.bands)
         return LatentModulation(dirs)
