@@ -66,6 +66,9 @@ class ModelSection(Section):
     noise: Literal["const", "random", "none"] = Field("const", description="Per-layer noise mode.")
     truncation_cutoff: int | None = Field(None, ge=0, description="Apply truncation only to the first N ws (None: all).")
     threads: int = Field(0, ge=0, le=256, description="torch CPU threads for the generator worker (0: choose).")
+    worker: Literal["thread", "process"] = Field(
+        "thread", description="Live shows: the content worker runs on a thread, or in its own process (no GIL shared with the display; more content fps, measured no smoother on 2 cores)."
+    )
 
 
 class LatentSection(Section):

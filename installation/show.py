@@ -233,6 +233,7 @@ class Show:
 
         ckpt = cfg.model.checkpoint
         spec = ckpt if ckpt.startswith("random:") else str(cfg.resolve(ckpt))
+        self._generator_spec = spec  # a worker process rebuilds the generator from it
         return load_generator(spec, self.device)
 
     @staticmethod
@@ -248,9 +249,9 @@ class Show:
             return Path(self.opt.shader_dir)
         return cfg.resolve(cfg.show.shaders) if cfg.show.shaders else DEFAULT_SHADER_DIR
 
-    def _make_dreamer(self):
-        from installation.dream import LiveDreamer
-        from installation.dreamers import RESNET_SPECS, load_dreamer
+    def _dreamer_args(self) -> dict:
+        """make_live_dreamer's arguments (plain data: a worker process builds its own from them)."""
+        from installation.dreamers import RESNET_SPECS
 
         d = self.cfg.dream
         ckpt = self.cfg.model.checkpoint
@@ -260,13 +261,26 @@ class Show:
                              "use a trained checkpoint or dream.net = 'resnet18'")
         weights = str(self.cfg.resolve(d.weights)) if d.weights else None
         net = d.net if d.net == "discriminator" or d.net in RESNET_SPECS else str(self.cfg.resolve(d.net))
-        dreamer = load_dreamer(net, self.device, checkpoint=checkpoint, weights=weights)
-        return LiveDreamer(dreamer, d.layer, d.resolution, d.octaves, self.device, steps_per_frame=d.steps_per_frame)
+        return {"net": net, "checkpoint": checkpoint, "weights": weights, "layer": d.layer,
+                "resolution": d.resolution, "octaves": d.octaves, "steps_per_frame": d.steps_per_frame}
+
+    def _make_dreamer(self):
+        from installation.content import make_live_dreamer
+
+        return make_live_dreamer(self.device, **self._dreamer_args())
 
     def _new_worker(self):
-        from installation.content import ContentWorker
+        from installation.content import ContentWorker, ProcessContentWorker, WorkerSpec
 
-        return ContentWorker(self.G, self.cfg.model.noise, self.dreamer, threads=self.cfg.model.threads)
+        m = self.cfg.model
+        if m.worker == "process" and not self.opt.offline:  # offline renders stay synchronous (frame-exact)
+            try:  # the child builds its dreamer when the first dreamed frame is asked for (D toggles it)
+                dream = self._dreamer_args()
+            except ValueError:  # no dream possible: _make_dreamer says why when one is asked for
+                dream = None
+            spec = WorkerSpec(self._generator_spec, str(self.device), m.noise, threads=m.threads, dream=dream)
+            return ProcessContentWorker(spec, self.dreamer)
+        return ContentWorker(self.G, m.noise, self.dreamer, threads=m.threads)
 
     def _start_controls(self) -> None:
         """OSC and audio inputs; each is optional and a failure to start one is a warning."""
@@ -420,7 +434,7 @@ class Show:
     def _action_toggle_dream(self) -> None:
         if self.dreamer is None:
             self.dreamer = self._make_dreamer()
-            self.worker.dreamer = self.dreamer
+            self.worker.dreamer = self.dreamer  # a worker process builds its own (lazily, from its spec)
         self.dream_on = not self.dream_on
 
     def _action_record_start(self, path=None) -> None:
