@@ -52,3 +52,14 @@ def write_show(folder: Path, *, fps: float = 10, osc: bool = False, scenes: bool
     path = Path(folder) / name
     path.write_text(text + extra, encoding="utf-8")
     return path
+
+
+def run_until(show, cond, max_frames=300):
+    """Run a live show frame by frame until cond() holds (bounded, so a failing test ends)."""
+    def check(k, px):
+        if cond():
+            show.request_stop()
+
+    show.run(frames=max_frames, on_frame=check)
+    show._stop_requested = False
+    return cond()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import os
 import signal
 import time
@@ -15,7 +17,7 @@ from installation.content import ContentRequest, ContentWorker, ProcessContentWo
 from installation.models.checkpoint import load_generator, save_checkpoint
 from installation.models.stylegan2 import Discriminator, Generator
 from installation.show import Show, ShowOptions
-from _tiny_show import write_show
+from _tiny_show import run_until, write_show
 
 
 def wait_for_frame(worker, timeout: float = 60.0):
@@ -89,14 +91,7 @@ def process_show(tmp_path, **options):
     return Show(cfg, ShowOptions(headless=True, offline=False, **options))
 
 
-def run_until(show, cond, max_frames=900):
-    def check(k, px):
-        if cond():
-            show.request_stop()
-
-    show.run(frames=max_frames, on_frame=check)
-    show._stop_requested = False
-    return cond()
+run_until = partial(run_until, max_frames=900)
 
 
 @pytest.mark.parametrize("how", ["killed", "stopped"])

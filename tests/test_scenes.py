@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from click.testing import CliRunner
 from pythonosc.udp_client import SimpleUDPClient
@@ -11,7 +13,7 @@ from installation.config import ShowConfigError, load_show
 from installation.params import Params
 from installation.scenes import CueDirector
 from installation.show import Show, ShowOptions
-from _tiny_show import write_show
+from _tiny_show import run_until, write_show
 
 
 # --- the schema ------------------------------------------------------------------------------
@@ -140,14 +142,7 @@ def test_offline_show_crossfades_parameters_and_keyframes(tmp_path):
     assert 1.0 < fade[4] < 3.0, f"mid-fade values lie between the scenes: {fade}"
 
 
-def _run_until(show, cond, max_frames=200):
-    """Run a live show frame by frame until cond() (bounded: a failing test ends)."""
-    def check(k, px):
-        if cond():
-            show.request_stop()
-    show.run(frames=max_frames, on_frame=check)
-    show._stop_requested = False
-    return cond()
+_run_until = partial(run_until, max_frames=200)
 
 
 def test_cues_and_scenes_step_over_osc(tmp_path):

@@ -25,20 +25,11 @@ from installation.content import to_uint8_image
 from installation.record import partial_path, read_video
 from installation.render.shaders import DEFAULT_SHADER_DIR
 from installation.show import ACTION_QUEUE_SIZE, OnceLog, Show, ShowOptions
-from _tiny_show import write_show
+from _tiny_show import run_until, write_show
 
 FLOOD = Path(__file__).resolve().parent / "_osc_flood.py"
 
 
-def run_until(show, cond, max_frames=300):
-    """Run a show frame by frame until cond() holds (bounded, so a failing test ends)."""
-    def check(k, px):
-        if cond():
-            show.request_stop()
-
-    show.run(frames=max_frames, on_frame=check)
-    show._stop_requested = False
-    return cond()
 
 
 def count_logs(caplog, text: str) -> int:
