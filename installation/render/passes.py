@@ -98,9 +98,7 @@ class CrossfadePass(FullscreenPass):
         self._draw(
             dst,
             {"previous_frame": previous, "newest_frame": newest},
-            content_mix=float(min(max(content_mix, 0.0), 1.0)),
-            previous_scale=tuple(previous_scale),
-            newest_scale=tuple(newest_scale),
+            **crossfade_uniforms(content_mix, previous_scale, newest_scale),
         )
 
 
@@ -137,6 +135,15 @@ class FlowPass(FullscreenPass):
         phase: float,
     ) -> None:
         self._draw(dst, {"source": src}, **flow_uniforms(strength, scale, phase))
+
+
+def crossfade_uniforms(content_mix: float, previous_scale, newest_scale) -> dict:
+    """Uniforms of the content crossfade, shared by every pass that draws it."""
+    return {
+        "content_mix": float(min(max(content_mix, 0.0), 1.0)),
+        "previous_scale": tuple(previous_scale),
+        "newest_scale": tuple(newest_scale),
+    }
 
 
 def swirl_uniforms(strength: float, radius: float, centre: tuple[float, float], phase: float) -> dict:
@@ -176,9 +183,7 @@ class ContentPass(FullscreenPass):
         self._draw(
             dst,
             {"previous_frame": previous, "newest_frame": newest},
-            content_mix=float(min(max(content_mix, 0.0), 1.0)),
-            previous_scale=tuple(previous_scale),
-            newest_scale=tuple(newest_scale),
+            **crossfade_uniforms(content_mix, previous_scale, newest_scale),
             **swirl_uniforms(**swirl),
             **flow_uniforms(**flow),
         )
@@ -312,9 +317,7 @@ class WarpFeedbackPass(FeedbackPass):
                 "flow_field": flow_field,
                 "previous_output": history.texture,
             },
-            content_mix=float(min(max(content_mix, 0.0), 1.0)),
-            previous_scale=tuple(previous_scale),
-            newest_scale=tuple(newest_scale),
+            **crossfade_uniforms(content_mix, previous_scale, newest_scale),
             **swirl_uniforms(**swirl),
             flow_strength=float(flow_strength),
             field_margin=FLOW_FIELD_MARGIN,
