@@ -51,6 +51,14 @@ class ShowSection(Section):
         1.0, ge=0.25, le=1.0,
         description="Warp and feedback are drawn at this fraction of width x height, then upscaled (0.5: ~2x faster on a CPU renderer).",
     )
+    fit: Literal["cover", "stretch", "tile"] = Field(
+        "cover",
+        description="How the model's frames fill the output: 'cover' (keep aspect, crop), 'stretch', or 'tile' (mirrored copies; see show.tiles).",
+    )
+    tiles: float = Field(
+        2.0, ge=0.25, le=16.0,
+        description="fit = 'tile': how many mirrored copies of the frame span the output's height (a 64 px model magnified less).",
+    )
     shaders: str | None = Field(None, description="Folder of GLSL passes, relative to the show file (none: the shipped shaders/).")
     hot_reload: bool = Field(True, description="Live shows: re-read this file and the shaders when they change on disk.")
     start_cue: int | None = Field(0, ge=0, description="Cue entered when the show starts (fading from the base values); none: wait for a cue.")

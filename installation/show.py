@@ -61,7 +61,7 @@ RECORDING_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}\.mp4")
 
 # Show-file keys that only take effect at the next start (the running value is kept).
 RESTART_ONLY = {
-    "show": ("width", "height", "fps", "seed", "shaders", "render_scale"),
+    "show": ("width", "height", "fps", "seed", "shaders", "render_scale", "fit", "tiles"),
     "model": None,  # all of it
     "osc": None,
     "audio": ("enabled", "device", "samplerate", "blocksize", "bands"),
@@ -208,7 +208,8 @@ class Show:
                 **({} if self.opt.headless else {"hide_cursor": self.gallery}),
             )
             self.chain = ShaderChain(
-                self.window.ctx, w, h, shader_dir=self._shader_dir(cfg), render_scale=cfg.show.render_scale
+                self.window.ctx, w, h, shader_dir=self._shader_dir(cfg), render_scale=cfg.show.render_scale,
+                fit=cfg.show.fit, tiles=cfg.show.tiles,
             )
             self.clock = FrameClock(cfg.show.fps, offline=self.opt.offline, sleep_fn=self._wait_for_frame)
             self.director = CueDirector(cfg, self.params, on_scene=self._enter_scene)

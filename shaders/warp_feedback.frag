@@ -42,8 +42,8 @@ void main() {
     if (swirl_strength != 0.0) {
         p = mirror_uv(swirl_source(p, swirl_strength, swirl_radius, swirl_centre, swirl_phase, aspect));
     }
-    vec3 a = texture(previous_frame, 0.5 + (p - 0.5) * previous_scale).rgb;
-    vec3 b = texture(newest_frame, 0.5 + (p - 0.5) * newest_scale).rgb;
+    vec3 a = texture(previous_frame, content_uv(p, previous_scale)).rgb;
+    vec3 b = texture(newest_frame, content_uv(p, newest_scale)).rgb;
     vec3 fresh = mix(a, b, content_mix);
 
     vec2 q = to_height_units(uv, vec2(0.5), aspect);

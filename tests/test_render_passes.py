@@ -135,10 +135,34 @@ def test_crossfade_cover_crops_the_centre_of_a_wider_frame(gl):
         obj.release()
 
 
+def test_crossfade_tile_repeats_the_frame_mirrored(gl):
+    ctx, library = gl
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    tex = byte_texture(ctx, small)
+    target = RenderTarget(ctx, (16, 16), "f4")
+    crossfade = CrossfadePass(library)
+    scale = fit_scale((8, 8), (16, 16), "tile", 2.0)
+    assert scale == (2.0, 2.0)
+    crossfade.render(target.framebuffer, tex, tex, 1.0, scale, scale)
+    # Output pixel i samples content coordinate (i - 3.5) / 8, reflected at 0 and 1: every
+    # pixel lands on a texel centre, so the picture is the frame mirrored, exactly.
+    c = (np.arange(16) - 3.5) / 8
+    texel = np.floor((1 - np.abs(np.mod(c, 2) - 1)) * 8).astype(int)
+    assert list(texel[:5]) == [3, 2, 1, 0, 0]  # the seam at 0 meets its own reflection
+    np.testing.assert_allclose(read_target(target), small[texel][:, texel] / 255.0, atol=1e-4)
+    for obj in (crossfade, target, tex):
+        obj.release()
+
+
 def test_fit_scale():
     assert fit_scale((64, 64), (1280, 720), "stretch") == (1.0, 1.0)
     sx, sy = fit_scale((64, 64), (1280, 720), "cover")  # square content on a wide screen: crop top/bottom
     assert sx == 1.0 and sy == pytest.approx(720 / 1280)
+    sx, sy = fit_scale((64, 64), (1280, 720), "tile", 3.0)  # 3 copies high, square pixels
+    assert sy == 3.0 and sx == pytest.approx(3.0 * 1280 / 720)
+    with pytest.raises(ValueError, match="tiles"):
+        fit_scale((64, 64), (1280, 720), "tile", 0.0)
     with pytest.raises(ValueError, match="fit"):
         fit_scale((1, 1), (1, 1), "zoom")
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from installation.cli import cli
-from installation.config import load_show
+from installation.config import ShowConfigError, load_show
 from installation.record import read_video
 from installation.show import Show, ShowOptions
 
@@ -117,3 +117,13 @@ def test_setup_errors_name_the_key_and_leave_no_recording(tmp_path, caplog, extr
     assert named in result.output and "cannot start the show" in result.output
     assert not out.exists() and not out.with_name(f".{out.name}.partial").exists()
     assert not any("recording" in r.getMessage() for r in caplog.records)  # none was started
+
+
+def test_show_fit_and_tiles_reach_the_shader_chain(tmp_path):
+    path, overrides = tiny_show(tmp_path, ["show.fit='tile'", "show.tiles=3"])
+    cfg = load_show(path, overrides)
+    with Show(cfg, ShowOptions(headless=True, offline=True)) as show:
+        assert (show.chain.fit, show.chain.tiles) == ("tile", 3.0)
+        show.run(frames=2)
+    with pytest.raises(ShowConfigError, match="show.fit"):
+        load_show(path, [*overrides, "show.fit='zoom'"])

@@ -94,8 +94,8 @@ class _Content:
 class ShaderChain:
     """Crossfade, swirl, flow, feedback and grade at a fixed render size.
 
-    fit: how content frames of another aspect fill the output, 'cover' (crop, default)
-    or 'stretch'. render_scale: the warp/feedback draw's size as a fraction of the output
+    fit: how content frames of another aspect fill the output, 'cover' (crop, default),
+    'stretch', or 'tile' (`tiles` mirrored copies span the height). render_scale: the warp/feedback draw's size as a fraction of the output
     (0.25..1). fused: the live 3-draw chain (default) or the reference passes.
     """
 
@@ -106,6 +106,7 @@ class ShaderChain:
         height: int,
         shader_dir: Path = DEFAULT_SHADER_DIR,
         fit: str = "cover",
+        tiles: float = 1.0,
         work_dtype: str = WORK_DTYPE,
         render_scale: float = 1.0,
         fused: bool = True,
@@ -113,7 +114,8 @@ class ShaderChain:
         self.ctx = ctx
         self.size = (int(width), int(height))
         self.fit = fit
-        fit_scale((1, 1), self.size, fit)  # validates `fit` before any GL work
+        self.tiles = float(tiles)
+        fit_scale((1, 1), self.size, fit, self.tiles)  # validates `fit` before any GL work
         if not 0.25 <= float(render_scale) <= 1.0:
             raise ValueError(f"render_scale must be in [0.25, 1], got {render_scale!r}")
         self.render_scale = float(render_scale)
@@ -217,8 +219,8 @@ class ShaderChain:
             self._previous.texture,
             self._newest.texture,
             content_mix,
-            fit_scale(self._previous.texture.size, self.size, self.fit),
-            fit_scale(self._newest.texture.size, self.size, self.fit),
+            fit_scale(self._previous.texture.size, self.size, self.fit, self.tiles),
+            fit_scale(self._newest.texture.size, self.size, self.fit, self.tiles),
             swirl=self._swirl(p),
             flow_strength=p["warp.flow"],
             flow_field=self.flow_field.texture,
@@ -233,8 +235,8 @@ class ShaderChain:
             self._previous.texture,
             self._newest.texture,
             content_mix,
-            fit_scale(self._previous.texture.size, self.size, self.fit),
-            fit_scale(self._newest.texture.size, self.size, self.fit),
+            fit_scale(self._previous.texture.size, self.size, self.fit, self.tiles),
+            fit_scale(self._newest.texture.size, self.size, self.fit, self.tiles),
             swirl=self._swirl(p),
             flow=dict(strength=p["warp.flow"], scale=p["warp.flow_scale"], phase=self.flow_phase),
         )

@@ -398,18 +398,28 @@ class PresentPass(FullscreenPass):
         self._draw(dst, {"frame": frame})
 
 
-def fit_scale(content: tuple[int, int], output: tuple[int, int], fit: str) -> tuple[float, float]:
+FITS = ("cover", "stretch", "tile")
+
+
+def fit_scale(content: tuple[int, int], output: tuple[int, int], fit: str, tiles: float = 1.0) -> tuple[float, float]:
     """uv scale about the centre that maps an output pixel to a content pixel.
 
     'stretch': (1, 1), content fills the output, distorted if aspects differ.
     'cover': keep the content's aspect and fill the output, cropping the longer side.
+    'tile': keep the content's aspect, `tiles` mirrored copies span the output's height
+    (the content shaders mirror coordinates past an edge), so a small model's frame is
+    magnified less and its seams meet their own reflection.
     """
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {', '.join(FITS)}; got {fit!r}")
     if fit == "stretch":
         return 1.0, 1.0
-    if fit != "cover":
-        raise ValueError(f"fit must be 'cover' or 'stretch', got {fit!r}")
     content_aspect = content[0] / content[1]
     output_aspect = output[0] / output[1]
+    if fit == "tile":
+        if not tiles > 0:
+            raise ValueError(f"tiles must be > 0, got {tiles!r}")
+        return float(tiles) * output_aspect / content_aspect, float(tiles)
     if content_aspect > output_aspect:  # content wider: crop left and right
         return output_aspect / content_aspect, 1.0
     return 1.0, content_aspect / output_aspect

@@ -6,6 +6,13 @@ vec2 mirror_uv(vec2 p) {
     return 1.0 - abs(mod(p, 2.0) - 1.0);
 }
 
+// Output uv -> content uv for a frame scaled about the centre (see fit_scale in passes.py).
+// Inside [0, 1] the mirror changes nothing ('cover', 'stretch'); past it ('tile') the frame
+// repeats reflected, so every seam meets its own mirror image.
+vec2 content_uv(vec2 p, vec2 scale) {
+    return mirror_uv(0.5 + (p - 0.5) * scale);
+}
+
 // uv -> a frame centred on `centre` whose units are image heights (x scaled by aspect),
 // so rotations and radii are round on a non-square target.
 vec2 to_height_units(vec2 p, vec2 centre, float aspect) {
