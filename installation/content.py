@@ -317,6 +317,10 @@ class ProcessContentWorker:
     content_fps/dreamer), the work done in a child process started with 'spawn' (a fork
     would copy GL and torch thread state). Offline renders use ContentWorker.produce."""
 
+    # Before its first frame the watchdog waits at least this long: a spawn, a torch import
+    # and a checkpoint load take seconds, many more on a busy machine.
+    start_grace_seconds = 60.0
+
     def __init__(self, spec: WorkerSpec, dreamer=None):
         self.spec = spec
         self.dreamer = dreamer  # set by the show when the dream is available; the child builds its own

@@ -576,13 +576,16 @@ class Show:
 
     # -- watchdog -------------------------------------------------------------------------
     def _watch_worker(self, now: float) -> None:
-        """A worker thread that died, or made no frame (nor failed one) for watchdog_seconds
-        while being asked, is replaced by a new one (the old one is abandoned, not joined)."""
+        """A worker that died, or made no frame (nor failed one) for watchdog_seconds while
+        being asked (before its first frame: at least its start_grace_seconds), is replaced
+        by a new one (the old one is abandoned, not joined)."""
         w = self.worker
         progress = (id(w), w.frames_made, w.errors)
         if progress != self._wd_progress:
             self._wd_progress, self._wd_since = progress, now
         limit = self.opt.watchdog_seconds or self.cfg.gallery.watchdog_seconds
+        if w.frames_made == 0 and w.errors == 0:  # still starting (a worker process takes seconds)
+            limit = max(limit, getattr(w, "start_grace_seconds", 0.0))
         if w.alive and now - self._wd_since <= limit:
             return
         why = "died" if not w.alive else f"made no frame for {now - self._wd_since:.0f} s"

@@ -112,3 +112,27 @@ def test_offline_renders_stay_in_process(tmp_path):
     cfg = load_show(write_show(tmp_path), ["model.worker='process'"])
     with Show(cfg, ShowOptions(headless=True, offline=True)) as show:
         assert isinstance(show.worker, ContentWorker)
+
+
+class _StartingWorker:
+    """Stands in for a worker process that has not made its first frame yet."""
+    start_grace_seconds = 60.0
+    alive, frames_made, errors = True, 0, 0
+
+    def stop(self, timeout=None):
+        self.alive = False
+
+
+def test_the_watchdog_waits_for_a_starting_worker_process_then_holds_it_to_the_limit(tmp_path):
+    with process_show(tmp_path, gallery=True, watchdog_seconds=8.0) as show:
+        show.worker.stop(timeout=0)
+        starting = show.worker = _StartingWorker()
+        show._wd_progress = None  # as run() leaves it at the start
+        show._watch_worker(100.0)
+        show._watch_worker(100.0 + 30)  # past watchdog_seconds, inside the start grace
+        assert show.worker is starting and show.stats.worker_restarts == 0
+        starting.frames_made = 1  # started: from now on the usual limit
+        show._watch_worker(131.0)
+        show._watch_worker(131.0 + 9)
+        assert show.worker is not starting and show.stats.worker_restarts == 1
+        assert not starting.alive
