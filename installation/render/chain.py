@@ -95,8 +95,9 @@ class ShaderChain:
     """Crossfade, swirl, flow, feedback and grade at a fixed render size.
 
     fit: how content frames of another aspect fill the output, 'cover' (crop, default),
-    'stretch', or 'tile' (`tiles` mirrored copies span the height). render_scale: the warp/feedback draw's size as a fraction of the output
-    (0.25..1). fused: the live 3-draw chain (default) or the reference passes.
+    'stretch', or 'tile' (`tiles` mirrored copies span the height). render_scale: the
+    warp/feedback draw's size as a fraction of the output (0.25..1). fused: the live
+    3-draw chain (default) or the reference passes.
     """
 
     def __init__(
