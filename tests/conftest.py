@@ -1,4 +1,5 @@
-"""Shared fixtures: one headless EGL context per test module; one torch thread where a module asks."""
+"""Shared fixtures: one headless EGL context per test module; one torch thread where a module asks;
+a tiny G + D checkpoint."""
 
 import pytest
 import torch
@@ -44,3 +45,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A seeded 16 px G_ema + D checkpoint (D for the discriminator dreamer), written once per module."""
+    from installation.models.checkpoint import save_checkpoint
+    from installation.models.stylegan2 import Discriminator, Generator
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=32, c_dim=0, w_dim=32, img_resolution=16, img_channels=3,
+                  mapping_kwargs={"num_layers": 2}, synthesis_kwargs={"channel_base": 256, "channel_max": 32})
+    D = Discriminator(c_dim=0, img_resolution=16, img_channels=3, channel_base=256, channel_max=32)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, G_ema=G, D=D)
+    return path

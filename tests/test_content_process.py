@@ -14,8 +14,7 @@ import torch
 
 from installation.config import load_show
 from installation.content import ContentRequest, ContentWorker, ProcessContentWorker, WorkerSpec, make_live_dreamer
-from installation.models.checkpoint import load_generator, save_checkpoint
-from installation.models.stylegan2 import Discriminator, Generator
+from installation.models.checkpoint import load_generator
 from installation.show import Show, ShowOptions
 from _tiny_show import run_until, write_show
 
@@ -29,17 +28,6 @@ def wait_for_frame(worker, timeout: float = 60.0):
             return frame
         time.sleep(0.01)
     raise AssertionError(f"no frame from the worker process in {timeout} s (alive: {worker.alive})")
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    G = Generator(z_dim=32, c_dim=0, w_dim=32, img_resolution=16, img_channels=3,
-                  mapping_kwargs={"num_layers": 2}, synthesis_kwargs={"channel_base": 256, "channel_max": 32})
-    D = Discriminator(c_dim=0, img_resolution=16, img_channels=3, channel_base=256, channel_max=32)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, G_ema=G, D=D)
-    return str(path)
 
 
 def test_process_worker_makes_the_thread_workers_frames(tiny_checkpoint):

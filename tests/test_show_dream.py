@@ -3,26 +3,11 @@
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 
 from installation.config import load_show
-from installation.models.checkpoint import save_checkpoint
-from installation.models.stylegan2 import Discriminator, Generator
 from installation.show import Show, ShowOptions
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    G = Generator(z_dim=32, c_dim=0, w_dim=32, img_resolution=16, img_channels=3,
-                  mapping_kwargs={"num_layers": 2}, synthesis_kwargs={"channel_base": 256, "channel_max": 32})
-    D = Discriminator(c_dim=0, img_resolution=16, img_channels=3, channel_base=256, channel_max=32)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, G_ema=G, D=D)
-    return path
 
 
 def render(checkpoint: Path, dream: bool, frames: int):
