@@ -78,10 +78,39 @@ def _lower_thread_priority(nice: int) -> None:
         log.debug("could not lower the content worker's priority: %s", e)
 
 
-class ContentWorker:
+class _WorkerCounters:
+    """What the show and the watchdog read from either worker: frames made, failures
+    (each new message logged once), dropped requests and the recent content rate."""
+
+    def __init__(self):
+        self.frames_made = 0
+        self.requests_dropped = 0
+        self.errors = 0
+        self._last_error: str | None = None
+        self._durations: list[float] = []
+
+    def _count_frame(self, seconds: float) -> None:
+        self.frames_made += 1
+        self._durations.append(seconds)
+        del self._durations[:-120]
+
+    def _count_error(self, message: str) -> bool:
+        """Count a failed frame; True when its message differs from the last one (log it)."""
+        self.errors += 1
+        new = message != self._last_error
+        self._last_error = message
+        return new
+
+    def content_fps(self) -> float:
+        recent = self._durations[-30:]
+        return 0.0 if not recent else 1.0 / max(1e-6, float(np.mean(recent)))
+
+
+class ContentWorker(_WorkerCounters):
     """Runs generator (+ dreamer) on its own thread at its own rate."""
 
     def __init__(self, generator, noise_mode: str, dreamer=None, threads: int = 0, fast: bool = True, nice: int = WORKER_NICE):
+        super().__init__()
         self.G = generator
         self.noise_mode = noise_mode
         self.dreamer = dreamer
@@ -95,11 +124,6 @@ class ContentWorker:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._serial = 0
-        self.frames_made = 0
-        self.requests_dropped = 0
-        self.errors = 0
-        self._last_error: str | None = None
-        self._durations: list[float] = []
 
     @staticmethod
     def _fast_synthesis(generator):
@@ -165,10 +189,6 @@ class ContentWorker:
             result, self._result = self._result, None
             return result
 
-    def content_fps(self) -> float:
-        recent = self._durations[-30:]
-        return 0.0 if not recent else 1.0 / max(1e-6, float(np.mean(recent)))
-
     def _run(self) -> None:
         _lower_thread_priority(self.nice)
         while True:
@@ -181,17 +201,12 @@ class ContentWorker:
             try:
                 frame = self.produce(req)
             except Exception as e:  # a bad frame must not stop the show: log once, keep the last one
-                self.errors += 1
-                msg = f"{type(e).__name__}: {e}"
-                if msg != self._last_error:
+                if self._count_error(f"{type(e).__name__}: {e}"):
                     log.exception("content worker: frame failed (the last good frame stays up)")
-                    self._last_error = msg
                 continue
             with self._cond:
                 self._result = frame
-                self.frames_made += 1
-                self._durations.append(frame.seconds)
-                del self._durations[:-120]
+                self._count_frame(frame.seconds)
 
     @property
     def alive(self) -> bool:
@@ -312,7 +327,7 @@ def _worker_process_main(spec: WorkerSpec, buf, lock, wake, results) -> None:
                 return
 
 
-class ProcessContentWorker:
+class ProcessContentWorker(_WorkerCounters):
     """ContentWorker's live interface (start/submit/take/stop/alive/frames_made/errors/
     content_fps/dreamer), the work done in a child process started with 'spawn' (a fork
     would copy GL and torch thread state). Offline renders use ContentWorker.produce."""
@@ -322,6 +337,7 @@ class ProcessContentWorker:
     start_grace_seconds = 60.0
 
     def __init__(self, spec: WorkerSpec, dreamer=None):
+        super().__init__()
         self.spec = spec
         self.dreamer = dreamer  # set by the show when the dream is available; the child builds its own
         self._proc = None
@@ -331,11 +347,6 @@ class ProcessContentWorker:
         self._buf = self._ctx.RawArray("B", REQUEST_CAPACITY)
         self._lock = self._ctx.Lock()
         self._serial = 0
-        self.frames_made = 0
-        self.requests_dropped = 0
-        self.errors = 0
-        self._last_error: str | None = None
-        self._durations: list[float] = []
         self._header: dict | None = None  # a frame's header whose image is still in the pipe
 
     def start(self) -> None:
@@ -393,22 +404,14 @@ class ProcessContentWorker:
                 head, self._header = self._header, None
                 image = np.frombuffer(data, dtype=np.uint8).reshape(head["shape"])
                 newest = ContentFrame(image=image, serial=head["serial"], seconds=head["seconds"])
-                self.frames_made += 1
-                self._durations.append(head["seconds"])
-                del self._durations[:-120]
+                self._count_frame(head["seconds"])
         except (EOFError, OSError):
             pass  # the child died: alive says so, and the watchdog replaces it
         return newest
 
     def _failed(self, message: str) -> None:
-        self.errors += 1
-        if message != self._last_error:
+        if self._count_error(message):
             log.error("content worker process: frame failed (the last good frame stays up): %s", message)
-            self._last_error = message
-
-    def content_fps(self) -> float:
-        recent = self._durations[-30:]
-        return 0.0 if not recent else 1.0 / max(1e-6, float(np.mean(recent)))
 
     @property
     def pid(self) -> int | None:
