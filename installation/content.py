@@ -82,6 +82,9 @@ class _WorkerCounters:
     """What the show and the watchdog read from either worker: frames made, failures
     (each new message logged once), dropped requests and the recent content rate."""
 
+    # Before its first frame the watchdog waits at least this long (see ProcessContentWorker).
+    start_grace_seconds = 0.0
+
     def __init__(self):
         self.frames_made = 0
         self.requests_dropped = 0

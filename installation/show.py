@@ -585,7 +585,7 @@ class Show:
             self._wd_progress, self._wd_since = progress, now
         limit = self.opt.watchdog_seconds or self.cfg.gallery.watchdog_seconds
         if w.frames_made == 0 and w.errors == 0:  # still starting (a worker process takes seconds)
-            limit = max(limit, getattr(w, "start_grace_seconds", 0.0))
+            limit = max(limit, w.start_grace_seconds)
         if w.alive and now - self._wd_since <= limit:
             return
         why = "died" if not w.alive else f"made no frame for {now - self._wd_since:.0f} s"
