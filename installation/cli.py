@@ -492,7 +492,7 @@ def convert(src, dst, class_index, no_discriminator):
     safe to share. StyleGAN3 and TensorFlow models are not supported yet.
     """
     from installation.models.checkpoint import CheckpointError
-    from installation.models.convert import convert_checkpoint
+    from installation.models.checkpoint import convert_checkpoint
 
     try:
         model = convert_checkpoint(src, dst, class_index=class_index, discriminator=not no_discriminator)

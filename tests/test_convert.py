@@ -7,13 +7,14 @@ from _nvlabs_standin import DiscSpec, GenSpec, nvlabs_discriminator, nvlabs_gene
 from click.testing import CliRunner
 
 from installation.cli import cli
-from installation.models.checkpoint import load_checkpoint, load_discriminator, load_generator, save_checkpoint
-from installation.models.convert import (
+from installation.models.checkpoint import (
     convert_checkpoint,
-    foreign_format,
-    unconditional_discriminator,
-    unconditional_generator,
+    load_checkpoint,
+    load_discriminator,
+    load_generator,
+    save_checkpoint,
 )
+from installation.models.formats import foreign_format, unconditional_discriminator, unconditional_generator
 from installation.models.stylegan2 import Discriminator, Generator
 
 CPU = torch.device("cpu")

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from installation.models.checkpoint import CheckpointError, load_discriminator, load_generator
-from installation.models.convert import channel_config, foreign_format
+from installation.models.formats import channel_config, foreign_format
 from installation.models.rosinality import load_rosinality
 
 CPU = torch.device("cpu")

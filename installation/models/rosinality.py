@@ -29,8 +29,7 @@ from pathlib import Path
 
 import torch
 
-from installation.models.checkpoint import CheckpointError, load_error_reason
-from installation.models.convert import build_from_state, channel_config
+from installation.models.formats import CheckpointError, build_from_state, channel_config, load_error_reason
 from installation.models.ops import setup_filter
 from installation.models.stylegan2 import Discriminator, Generator
 
