@@ -84,7 +84,7 @@ def main() -> None:
         state = {"next_report": start + args.interval, "next_cue": start + (args.cue_every or 1e18)}
 
         def report(now: float) -> None:
-            osc = show.controls[0].server.stats() if show.osc_port is not None else {}
+            osc = show.controls.osc.server.stats() if show.osc_port is not None else {}
             line = {
                 "t": round(now - start, 1),
                 "rss_mb": round(rss_mb(), 1),
@@ -95,7 +95,7 @@ def main() -> None:
                 "frame_errors": show.stats.frame_errors,
                 "worker_restarts": show.stats.worker_restarts,
                 "osc_received": osc.get("received", 0),
-                "scene": show.director.scene_name,
+                "scene": show.cues.scene_name,
             }
             reports.append(line)
             print(json.dumps(line), flush=True)
@@ -105,8 +105,8 @@ def main() -> None:
             if now >= state["next_cue"]:
                 state["next_cue"] = now + args.cue_every
                 if show.cfg.cues:  # round and round (a manual "next" stops at the last cue)
-                    index = show.director.cue_index
-                    show.director.go_to_cue(0 if index is None else (index + 1) % len(show.cfg.cues))
+                    index = show.cues.cue_index
+                    show.cues.go_to_cue(0 if index is None else (index + 1) % len(show.cfg.cues))
                 else:
                     show.post("next_keyframe")
             if now >= state["next_report"]:

@@ -433,7 +433,7 @@ def bench_osc_latency(plan: BenchPlan, show_file: Path, overrides: list[str]) ->
     from pythonosc.udp_client import SimpleUDPClient
 
     show, _ = _open_live_show(show_file, plan.show_size, overrides)
-    osc = next((c.server for c in show.controls if hasattr(c, "server")), None)
+    osc = show.controls.osc.server if show.controls.osc is not None else None
     if osc is None:
         show.close()
         raise RuntimeError("the show has no OSC server (osc.enabled = false?)")
@@ -511,7 +511,7 @@ def bench_offline(plan: BenchPlan, show_file: Path, overrides: list[str]) -> dic
         try:
             start = time.perf_counter()
             stats = show.run(frames=plan.offline_frames)
-            show.stop_recording()  # the encoder's tail counts too
+            show.recording.stop()  # the encoder's tail counts too
             seconds = time.perf_counter() - start
         finally:
             show.close()

@@ -78,6 +78,11 @@ class FrameClock:
             self._deadline = now  # restart the schedule: never burst to catch up
         return now - self._start
 
+    @property
+    def next_deadline(self) -> float:
+        """When the current frame's period ends (live clock time)."""
+        return self._deadline
+
     def restart_schedule(self) -> None:
         """Live: count the next deadline from now (a frame woken early is on time, not early)."""
         self._deadline = self._time()

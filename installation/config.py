@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from installation.control.network import is_loopback_host, parse_host_port, parse_networks
 
 
 class ShowConfigError(ValueError):
@@ -74,9 +77,6 @@ class ModelSection(Section):
     noise: Literal["const", "random", "none"] = Field("const", description="Per-layer noise mode.")
     truncation_cutoff: int | None = Field(None, ge=0, description="Apply truncation only to the first N ws (None: all).")
     threads: int = Field(0, ge=0, le=256, description="torch CPU threads for the generator worker (0: choose).")
-    worker: Literal["thread", "process"] = Field(
-        "thread", description="Live shows: the content worker runs on a thread, or in its own process (no GIL shared with the display; more content fps, measured no smoother on 2 cores)."
-    )
 
 
 class LatentSection(Section):
@@ -157,22 +157,14 @@ class OscSection(Section):
     @field_validator("allow")
     @classmethod
     def _allow_are_networks(cls, v: list[str]) -> list[str]:
-        import ipaddress
-
-        for entry in v:
-            try:
-                ipaddress.ip_network(entry.strip(), strict=False)
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or network (e.g. '192.168.1.0/24')") from None
+        parse_networks(v)  # the one rule the OSC server filters with
         return v
 
     @field_validator("status_to")
     @classmethod
     def _status_to_host_port(cls, v: str | None) -> str | None:
-        import re
-
-        if v is not None and not re.fullmatch(r"\[[^\]]+\]:\d{1,5}|[^:\[\]]+:\d{1,5}", v.strip()):
-            raise ValueError(f"{v!r} is not 'host:port' (e.g. '127.0.0.1:9001')")
+        if v is not None:
+            parse_host_port(v)
         return v
 
 
@@ -348,6 +340,47 @@ def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     return validate_show(data, source=str(path), base_dir=path.resolve().parent)
 
 
+# --- the live table (params.Params, OSC and the docs read it from here) ---------------
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    key: str  # "section.name"
+    lo: float
+    hi: float
+    default: float
+    smoothing: float  # seconds
+    doc: str
+
+    @property
+    def address(self) -> str:
+        return "/installation/" + self.key.replace(".", "/")
+
+
+def live_specs() -> list[ParamSpec]:
+    """The live table: every live parameter of the schema, in schema order."""
+    specs = []
+    for section_name, section_field in ShowConfig.model_fields.items():
+        section_cls = section_field.annotation
+        fields = getattr(section_cls, "model_fields", None)
+        if not fields:
+            continue
+        for name, f in fields.items():
+            extra = f.json_schema_extra or {}
+            if isinstance(extra, dict) and extra.get("live"):
+                specs.append(
+                    ParamSpec(
+                        key=f"{section_name}.{name}",
+                        lo=float(extra["lo"]),
+                        hi=float(extra["hi"]),
+                        default=float(f.default),
+                        smoothing=float(extra["smoothing"]),
+                        doc=f.description or "",
+                    )
+                )
+    return specs
+
+
 def validate_show(data: dict, source: str = "<show>", base_dir: Path | None = None) -> ShowConfig:
     try:
         cfg = ShowConfig.model_validate(data)
@@ -360,8 +393,6 @@ def validate_show(data: dict, source: str = "<show>", base_dir: Path | None = No
 
 
 def _check_cross_field(cfg: ShowConfig, source: str) -> None:
-    from installation.params import live_specs  # local: params imports this module
-
     names = {s.key for s in live_specs()}
     for i, m in enumerate(cfg.mappings):
         if m.target not in names:
@@ -387,8 +418,7 @@ def _check_cross_field(cfg: ShowConfig, source: str) -> None:
         raise ShowConfigError(
             f"{source}: key 'show.start_cue': {cfg.show.start_cue} but the show has {len(cfg.cues)} cues (0..{len(cfg.cues) - 1})"
         )
-    loopback = cfg.osc.host in ("127.0.0.1", "localhost", "::1")
-    if cfg.osc.enabled and not loopback and not cfg.osc.allow:
+    if cfg.osc.enabled and not is_loopback_host(cfg.osc.host) and not cfg.osc.allow:
         raise ShowConfigError(
             f"{source}: key 'osc.allow': binding OSC to {cfg.osc.host} opens it to the network; "
             "list the allowed source addresses or networks"

@@ -10,48 +10,9 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
 from enum import Enum
 
-from installation.config import ShowConfig
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    key: str  # "section.name"
-    lo: float
-    hi: float
-    default: float
-    smoothing: float  # seconds
-    doc: str
-
-    @property
-    def address(self) -> str:
-        return "/installation/" + self.key.replace(".", "/")
-
-
-def live_specs() -> list[ParamSpec]:
-    """Every live parameter of the schema, in schema order."""
-    specs = []
-    for section_name, section_field in ShowConfig.model_fields.items():
-        section_cls = section_field.annotation
-        fields = getattr(section_cls, "model_fields", None)
-        if not fields:
-            continue
-        for name, f in fields.items():
-            extra = f.json_schema_extra or {}
-            if isinstance(extra, dict) and extra.get("live"):
-                specs.append(
-                    ParamSpec(
-                        key=f"{section_name}.{name}",
-                        lo=float(extra["lo"]),
-                        hi=float(extra["hi"]),
-                        default=float(f.default),
-                        smoothing=float(extra["smoothing"]),
-                        doc=f.description or "",
-                    )
-                )
-    return specs
+from installation.config import ShowConfig, live_specs
 
 
 class SetResult(Enum):

@@ -142,22 +142,20 @@ def test_osc_writes_wake_the_frame_loop_and_reach_the_params():
     from pythonosc.udp_client import SimpleUDPClient
 
     from installation.config import load_show
-    from installation.show import Show, ShowOptions, _WakingParams
+    from installation.show import Show, ShowOptions
 
     show_file = Path(__file__).resolve().parents[1] / "show_configs" / "default.toml"
     cfg = load_show(show_file, ["model.checkpoint='random:3:16'", "show.width=32", "show.height=24",
                                 "show.fps=10", "osc.host='127.0.0.1'"])
     with Show(cfg, ShowOptions(headless=True, osc_port=0)) as show:
-        server = next(c.server for c in show.controls if hasattr(c, "server"))
-        assert isinstance(server.params, _WakingParams)
-        assert not show._wake.is_set()
+        assert not show.wake.is_set()
         SimpleUDPClient("127.0.0.1", show.osc_port).send_message("/installation/grade/exposure", -2.0)
-        assert show._wake.wait(5.0), "an OSC write did not wake the frame loop"
+        assert show.wake.wait(5.0), "an OSC write did not wake the frame loop"
         assert show.params.get_target("grade.exposure") == -2.0  # it reached the show's params
 
         # The woken wait returns and restarts the schedule from now (no short frame after it).
         show.clock.tick()
         before = time.perf_counter()
-        show._wait_for_frame(0.5 * show.clock.period)  # no hold: only the wake can end it early
-        assert not show._wake.is_set()
-        assert show.clock._deadline >= before
+        show.wait_for_frame(0.5 * show.clock.period)  # no hold: only the wake can end it early
+        assert not show.wake.is_set()
+        assert show.clock.next_deadline >= before

@@ -1,0 +1,101 @@
+"""Hot reload: notice that the show file or a shader changed, read the new version, and hand
+over what may change live; an invalid edit keeps the last good version."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from installation.config import ShowConfig, load_show
+
+log = logging.getLogger("installation.show")
+
+RELOAD_MIN_SECONDS = 1.0  # /installation/show/reload more often than this is ignored
+RELOAD_FADE_SECONDS = 1.0  # a reloaded show file fades its changes in
+
+# Show-file keys that only take effect at the next start (the running value is kept).
+RESTART_ONLY = {
+    "show": ("width", "height", "fps", "seed", "shaders", "render_scale", "fit", "tiles"),
+    "model": None,  # all of it
+    "osc": None,
+    "audio": ("enabled", "device", "samplerate", "blocksize", "bands"),
+    "dream": ("net", "weights", "layer", "resolution", "octaves", "steps_per_frame"),
+}
+
+
+def file_stamp(path: Path | None) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except (OSError, AttributeError):
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def restart_only_changes(old: ShowConfig, new: ShowConfig) -> list[str]:
+    changed = []
+    for section, names in RESTART_ONLY.items():
+        a, b = getattr(old, section).model_dump(), getattr(new, section).model_dump()
+        for name in names or a:
+            if a[name] != b[name]:
+                changed.append(f"{section}.{name}")
+    return changed
+
+
+def keep_running_values(old: ShowConfig, new: ShowConfig, keys: list[str]) -> None:
+    for key in keys:
+        section, name = key.split(".")
+        setattr(getattr(new, section), name, getattr(getattr(old, section), name))
+
+
+class HotReload:
+    """Reads the show file again (when it changed on disk, or when asked) and validates it.
+
+    `check(cfg)` raises for a version that cannot run (e.g. a keyframe file or a mapping);
+    `read()` returns the new config with the restart-only keys at their running values, or
+    None (nothing new, or an invalid edit: logged once, with `problem` set)."""
+
+    def __init__(self, show_path: Path | None, overrides: tuple[str, ...], stats):
+        self.show_path = show_path
+        self.overrides = overrides
+        self.stats = stats
+        self._stamp = file_stamp(show_path)
+        self._last_error: str | None = None
+        self.last_read_at = -1e9
+        self.problem: str | None = None  # the newest error, for the window title
+
+    def changed(self) -> bool:
+        stamp = file_stamp(self.show_path)
+        if stamp is None or stamp == self._stamp:  # missing: an editor mid-save; wait
+            return False
+        self._stamp = stamp
+        return True
+
+    def too_soon(self) -> bool:
+        """Asked again within RELOAD_MIN_SECONDS (a flood must not cost frames)."""
+        return time.monotonic() - self.last_read_at < RELOAD_MIN_SECONDS
+
+    def read(self, running: ShowConfig, check) -> ShowConfig | None:
+        if self.show_path is None:
+            raise ValueError("this show was not started from a file; nothing to reload")
+        self.last_read_at = time.monotonic()
+        try:
+            new = load_show(self.show_path, self.overrides)
+            check(new)
+        except Exception as e:  # noqa: BLE001 - any bad edit: keep the last good version
+            self.stats.reload_errors += 1
+            message = str(e)
+            if message != self._last_error:
+                self._last_error = message
+                log.error("show file not applied, the last good version stays:\n%s", message)
+                self.problem = f"show file error: {message.splitlines()[-1].strip()}"
+            return None
+        kept = restart_only_changes(running, new)
+        if kept:
+            log.warning("show file: %s changed; that takes a restart (the running values stay)", ", ".join(kept))
+            keep_running_values(running, new, kept)
+        self.stats.reloads += 1
+        self._last_error = None
+        self.problem = None
+        log.info("show file reloaded: %s", self.show_path)
+        return new
