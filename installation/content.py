@@ -75,6 +75,16 @@ def _lower_thread_priority(nice: int) -> None:
         log.debug("could not lower the content worker's priority: %s", e)
 
 
+def as_uint8(image) -> np.ndarray:
+    """A frame for the display: uint8 as it is; a float frame (e.g. from a dreamer) clipped,
+    with NaN/Inf as 0 / 255."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    image = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
 class _WorkerCounters:
     """What the show and the watchdog read from the worker: frames made, failures (each new
     message logged once), dropped requests and the recent content rate."""
@@ -227,3 +237,18 @@ def make_live_dreamer(device, net: str, checkpoint: str | None, weights: str | N
 
     dreamer = load_dreamer(net, device, checkpoint=checkpoint, weights=weights)
     return LiveDreamer(dreamer, layer, resolution, octaves, device, steps_per_frame=steps_per_frame)
+
+
+def dreamer_for_show(cfg, device):
+    """The live dreamer a show file's [dream] section asks for (paths relative to the show)."""
+    from installation.dreamers import RESNET_SPECS
+
+    d, ckpt = cfg.dream, cfg.model.checkpoint
+    if d.net == "discriminator" and ckpt.startswith("random:"):
+        raise ValueError(f"dream.net 'discriminator': the stand-in model.checkpoint {ckpt!r} has no discriminator; "
+                         "use a trained checkpoint or dream.net = 'resnet18'")
+    return make_live_dreamer(
+        device, net=d.net if d.net == "discriminator" or d.net in RESNET_SPECS else str(cfg.resolve(d.net)),
+        checkpoint=None if ckpt.startswith("random:") else str(cfg.resolve(ckpt)),
+        weights=str(cfg.resolve(d.weights)) if d.weights else None, layer=d.layer,
+        resolution=d.resolution, octaves=d.octaves, steps_per_frame=d.steps_per_frame)

@@ -50,8 +50,15 @@ class Guard:
         self._last_logged: dict[str, float] = {}  # step -> when it last logged an error
 
     def __call__(self, what: str, fn: Callable, *args):
+        return self.run(what, fn, *args)[1]
+
+    def ok(self, what: str, fn: Callable, *args) -> bool:
+        """Run one step; True when it did not fail."""
+        return self.run(what, fn, *args)[0]
+
+    def run(self, what: str, fn: Callable, *args) -> tuple[bool, object]:
         try:
-            return fn(*args)
+            return True, fn(*args)
         except Exception as e:
             if self.stats is not None:
                 self.stats.frame_errors += 1
@@ -59,4 +66,4 @@ class Guard:
             if now - self._last_logged.get(what, -1e9) >= LOG_EVERY_SECONDS and self.seen.first(error_key(what, e)):
                 self._last_logged[what] = now
                 log.exception("%s failed; the show goes on (further errors like this one are only counted)", what)
-            return None
+            return False, None

@@ -96,6 +96,8 @@ class Params:
                     cur += (goal - cur) * (1.0 - math.exp(-dt / spec.smoothing))
                 else:
                     cur = goal
+                if not math.isfinite(cur):  # whatever went wrong, the frame gets a usable value
+                    cur = spec.default
                 self._current[key] = cur
                 out[key] = cur
         return out

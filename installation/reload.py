@@ -99,3 +99,44 @@ class HotReload:
         self.problem = None
         log.info("show file reloaded: %s", self.show_path)
         return new
+
+
+def apply_show_file(show) -> bool:
+    """Read the show's file again and hand each running part its new section; an invalid
+    version keeps the last good one (logged once, and outside gallery mode in the title)."""
+    from installation.control.wiring import check_mappings
+    from installation.latent_director import load_w_files
+
+    w_files = []
+    new = show.reloader.read(show.cfg, lambda cfg: (w_files.extend(load_w_files(cfg)), check_mappings(cfg, show.params)))
+    show_problem(show, show.reloader.problem)
+    if new is None:
+        return False
+    old = show.cfg
+    show.cfg = show.recording.cfg = show.controls.cfg = new
+    show.cues.reload(new, RELOAD_FADE_SECONDS)
+    scene = new.scenes.get(show.cues.scene_name) if show.cues.scene_name else None
+    show.latent.reload(new, w_files, scene, RELOAD_FADE_SECONDS)
+    show.controls.set_mappings(scene.mappings if scene is not None and scene.mappings is not None else new.mappings)
+    if old.dream.enabled != new.dream.enabled and new.dream.enabled != show.dream_on:
+        show.guard("dream", show.handlers["toggle_dream"])
+    return True
+
+
+def upkeep(show) -> None:
+    """Live, every reload_interval: shaders and the show file edited on disk take effect."""
+    if not show.cfg.show.hot_reload:
+        return
+    for message in show.guard("shader reload", show.chain.reload_if_changed) or []:
+        show.stats.reload_errors += 1  # the shader library logged it (file:line)
+        show_problem(show, f"shader error: {message.splitlines()[0]}")
+    if show.reloader.show_path is not None and show.reloader.changed():
+        show.guard("show reload", show.reload_show)
+
+
+def show_problem(show, message: str | None) -> None:
+    """Outside gallery mode, a problem is also shown in the window title (None clears it)."""
+    set_title = getattr(show.window, "set_title", None)
+    if not show.gallery and set_title is not None:
+        title = show.cfg.show.name if message is None else f"{show.cfg.show.name} - {message[:160]}"
+        show.guard("title", set_title, title)

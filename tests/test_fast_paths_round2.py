@@ -156,6 +156,6 @@ def test_osc_writes_wake_the_frame_loop_and_reach_the_params():
         # The woken wait returns and restarts the schedule from now (no short frame after it).
         show.clock.tick()
         before = time.perf_counter()
-        show.wait_for_frame(0.5 * show.clock.period)  # no hold: only the wake can end it early
+        show.clock.wait(0.5 * show.clock.period)  # no hold: only the wake can end it early
         assert not show.wake.is_set()
         assert show.clock.next_deadline >= before
