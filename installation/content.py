@@ -85,16 +85,29 @@ def as_uint8(image) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-class _WorkerCounters:
-    """What the show and the watchdog read from the worker: frames made, failures (each new
-    message logged once), dropped requests and the recent content rate."""
+class ContentWorker:
+    """Runs generator (+ dreamer) on its own thread at its own rate; counts frames made, failures
+    (each new message logged once), dropped requests and the recent content rate."""
 
-    def __init__(self):
+    def __init__(self, generator, noise_mode: str, dreamer=None, threads: int = 0, fast: bool = True, nice: int = WORKER_NICE):
         self.frames_made = 0
         self.requests_dropped = 0
         self.errors = 0
         self._last_error: str | None = None
         self._durations: list[float] = []
+        self.G = generator
+        self.noise_mode = noise_mode
+        self.dreamer = dreamer
+        self.threads = threads if threads > 0 else choose_torch_threads()
+        self.nice = nice
+        self.synthesis = self._fast_synthesis(generator) if fast else generator.synthesis
+        self._traced: dict = {}  # (ws shape, dtype, device, noise mode) -> trace, or None if it failed
+        self._cond = threading.Condition()
+        self._request: ContentRequest | None = None
+        self._result: ContentFrame | None = None
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._serial = 0
 
     def _count_frame(self, seconds: float) -> None:
         self.frames_made += 1
@@ -111,26 +124,6 @@ class _WorkerCounters:
     def content_fps(self) -> float:
         recent = self._durations[-30:]
         return 0.0 if not recent else 1.0 / max(1e-6, float(np.mean(recent)))
-
-
-class ContentWorker(_WorkerCounters):
-    """Runs generator (+ dreamer) on its own thread at its own rate."""
-
-    def __init__(self, generator, noise_mode: str, dreamer=None, threads: int = 0, fast: bool = True, nice: int = WORKER_NICE):
-        super().__init__()
-        self.G = generator
-        self.noise_mode = noise_mode
-        self.dreamer = dreamer
-        self.threads = threads if threads > 0 else choose_torch_threads()
-        self.nice = nice
-        self.synthesis = self._fast_synthesis(generator) if fast else generator.synthesis
-        self._traced: dict = {}  # (ws shape, dtype, device, noise mode) -> trace, or None if it failed
-        self._cond = threading.Condition()
-        self._request: ContentRequest | None = None
-        self._result: ContentFrame | None = None
-        self._stop = False
-        self._thread: threading.Thread | None = None
-        self._serial = 0
 
     @staticmethod
     def _fast_synthesis(generator):

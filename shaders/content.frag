@@ -1,6 +1,6 @@
 #version 330 core
-// The chain's first pass: crossfade -> swirl -> flow in one draw. Equivalent to running
-// crossfade.frag, swirl.frag and flow.frag one after another, except that the content is
+// The reference chain's first pass: crossfade -> swirl -> flow in one draw. Equivalent to running
+// tests/reference_shaders/{crossfade,swirl,flow}.frag one after another, except that the content is
 // filtered once (sharper) at the composed coordinate: flow decides where to look in the
 // swirled image, swirl decides where to look in the crossfaded one.
 #include "common/warp.glsl"

@@ -17,7 +17,7 @@ flow_field.frag), as it was before issue 8; tests compare the two:
                                   (one draw: ContentPass)
 
 Crossfade and the two warps are coordinate work on the content, so they run as one draw
-(ContentPass, the same formulas as CrossfadePass -> SwirlPass -> FlowPass); that is 3
+(ContentPass, the same formulas as the separate passes in tests/reference_passes.py); that is 3
 full-screen passes a frame instead of 5, which matters on a software rasteriser. Feedback
 then mixes the warped frame with its own zoomed and rotated history, so the trails flow;
 grade comes last so it never compounds in the feedback loop. Render size is fixed at
@@ -49,9 +49,9 @@ from installation.render.passes import (
     fit_scale,
 )
 from installation.render.shaders import DEFAULT_SHADER_DIR, ShaderLibrary
-from installation.render.window import write_image
+from installation.render.window import read_rgba, write_image
 
-# Texture formats, measured on llvmpipe with benchmarks/shader_chain.py --dtype f1 f2:
+# Texture formats, measured on llvmpipe (A/B of the chain with f1 and f2 targets):
 # RGBA8 ("f1") and float16 ("f2") targets cost about the same there (f1 ~3% faster), so the
 # warped content (8-bit anyway) is RGBA8, and the feedback history is float16 so it decays
 # to black instead of sticking a few 8-bit steps above it. The output is RGBA8.
@@ -253,18 +253,8 @@ class ShaderChain:
         return self._output.texture
 
     def read_rgba(self) -> np.ndarray:
-        """The last rendered frame as uint8 [height, width, 4], row 0 = top (a row-flipped
-        view of a fresh buffer). Reading all 4 components is a plain copy on llvmpipe: at
-        1920x1080 ~0.5 ms, against 8-27 ms for the RGB read that repacks every pixel; take
-        [..., :3] (a view) where RGB is wanted."""
-        width, height = self.size
-        buf = np.empty((height, width, 4), np.uint8)
-        self._output.framebuffer.read_into(buf, viewport=(0, 0, width, height), components=4, alignment=1)
-        return buf[::-1]
-
-    def reset_feedback(self) -> None:
-        """Clear the feedback history (e.g. on a cue)."""
-        (self.warp_feedback if self.fused else self.feedback).reset()
+        """The last rendered frame as uint8 [height, width, 4], row 0 = top (window.read_rgba)."""
+        return read_rgba(self._output.framebuffer)
 
     def reload_if_changed(self) -> list[str]:
         """Recompile passes whose shader files changed; a pass that fails keeps its old

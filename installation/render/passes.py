@@ -80,63 +80,6 @@ class FullscreenPass:
             self._vao = None
 
 
-class CrossfadePass(FullscreenPass):
-    """out = mix(previous, newest, content_mix); each input scaled about the centre by its
-    own uv scale (1, 1 = stretched to the output; see `fit_scale`)."""
-
-    fragment = "crossfade.frag"
-
-    def render(
-        self,
-        dst: moderngl.Framebuffer,
-        previous: moderngl.Texture,
-        newest: moderngl.Texture,
-        content_mix: float,
-        previous_scale: tuple[float, float] = (1.0, 1.0),
-        newest_scale: tuple[float, float] = (1.0, 1.0),
-    ) -> None:
-        self._draw(
-            dst,
-            {"previous_frame": previous, "newest_frame": newest},
-            **crossfade_uniforms(content_mix, previous_scale, newest_scale),
-        )
-
-
-class SwirlPass(FullscreenPass):
-    """Rotate the sampling point about `centre` (uv, y up) by
-    strength * (1 - smoothstep(0, 1, r / radius)) * cos(2 pi phase), r in image heights."""
-
-    fragment = "swirl.frag"
-
-    def render(
-        self,
-        dst: moderngl.Framebuffer,
-        src: moderngl.Texture,
-        strength: float,
-        radius: float,
-        centre: tuple[float, float],
-        phase: float,
-    ) -> None:
-        self._draw(dst, {"source": src}, **swirl_uniforms(strength, radius, centre, phase))
-
-
-class FlowPass(FullscreenPass):
-    """Backward advection along a curl-noise field: the field is the curl of 3D gradient
-    noise at (x * scale, y * scale, phase) in image-height units; displacement = strength."""
-
-    fragment = "flow.frag"
-
-    def render(
-        self,
-        dst: moderngl.Framebuffer,
-        src: moderngl.Texture,
-        strength: float,
-        scale: float,
-        phase: float,
-    ) -> None:
-        self._draw(dst, {"source": src}, **flow_uniforms(strength, scale, phase))
-
-
 def crossfade_uniforms(content_mix: float, previous_scale, newest_scale) -> dict:
     """Uniforms of the content crossfade, shared by every pass that draws it."""
     return {
@@ -160,8 +103,8 @@ def flow_uniforms(strength: float, scale: float, phase: float) -> dict:
 
 
 class ContentPass(FullscreenPass):
-    """Crossfade, swirl and flow in one draw (what the chain uses): the same formulas as
-    CrossfadePass -> SwirlPass -> FlowPass, but the content is sampled once, at the composed
+    """Crossfade, swirl and flow in one draw (the reference chain): the same formulas as the
+    separate passes in tests/reference_passes.py, but the content is sampled once, at the composed
     coordinate. On a software rasteriser that saves two full-screen passes; on any
     renderer it saves two rounds of bilinear blur."""
 
@@ -178,8 +121,8 @@ class ContentPass(FullscreenPass):
         swirl: dict,
         flow: dict,
     ) -> None:
-        """swirl: kwargs of SwirlPass.render (strength, radius, centre, phase);
-        flow: kwargs of FlowPass.render (strength, scale, phase)."""
+        """swirl: kwargs of swirl_uniforms (strength, radius, centre, phase);
+        flow: kwargs of flow_uniforms (strength, scale, phase)."""
         self._draw(
             dst,
             {"previous_frame": previous, "newest_frame": newest},
@@ -251,7 +194,7 @@ def flow_field_size(target: tuple[int, int]) -> tuple[int, int]:
 
 
 class FlowFieldPass(FullscreenPass):
-    """The curl-noise velocity (FlowPass's field, in uv per unit strength) drawn into a small
+    """The curl-noise velocity (flow_uniforms' field, in uv per unit strength) drawn into a small
     float texture once per frame; `WarpFeedbackPass` looks it up instead of evaluating the
     noise per pixel. Owns its texture."""
 
