@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -359,26 +360,90 @@ class ParamSpec:
 
 def live_specs() -> list[ParamSpec]:
     """The live table: every live parameter of the schema, in schema order."""
+    return list(_LIVE_SPECS)
+
+
+def _live_table() -> tuple[ParamSpec, ...]:
     specs = []
     for section_name, section_field in ShowConfig.model_fields.items():
-        section_cls = section_field.annotation
-        fields = getattr(section_cls, "model_fields", None)
-        if not fields:
-            continue
-        for name, f in fields.items():
-            extra = f.json_schema_extra or {}
-            if isinstance(extra, dict) and extra.get("live"):
-                specs.append(
-                    ParamSpec(
-                        key=f"{section_name}.{name}",
-                        lo=float(extra["lo"]),
-                        hi=float(extra["hi"]),
-                        default=float(f.default),
-                        smoothing=float(extra["smoothing"]),
-                        doc=f.description or "",
-                    )
-                )
-    return specs
+        for name, f in (getattr(section_field.annotation, "model_fields", None) or {}).items():
+            extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+            if extra.get("live"):
+                specs.append(ParamSpec(key=f"{section_name}.{name}", lo=float(extra["lo"]), hi=float(extra["hi"]),
+                                       default=float(f.default), smoothing=float(extra["smoothing"]),
+                                       doc=f.description or ""))
+    return tuple(specs)
+
+
+_LIVE_SPECS = _live_table()
+
+
+def _frame_types() -> tuple[type, dict[str, type]]:
+    """One frozen dataclass per section with live fields (`WarpValues(swirl=..., ...)`), and
+    `Frame` holding one of each (`frame.warp.swirl`). Built from the schema: nothing to keep in step."""
+    fields: dict[str, list[str]] = {}
+    for spec in _LIVE_SPECS:
+        section, name = spec.key.split(".")
+        fields.setdefault(section, []).append(name)
+    sections = {
+        section: make_dataclass(f"{section.capitalize()}Values", [(n, float) for n in names], frozen=True)
+        for section, names in fields.items()
+    }
+    frame = make_dataclass("Frame", [(section, cls) for section, cls in sections.items()], frozen=True,
+                           namespace={k: v for k, v in vars(_FrameMethods).items() if k not in ("__dict__", "__weakref__")})
+    return frame, sections
+
+
+class _FrameMethods:
+    """A frame also reads like the flat mapping it replaces: frame["warp.swirl"], keys(), items()."""
+
+    @classmethod
+    def from_values(cls, values=None):
+        """From {'section.name': value}; missing keys take the schema's defaults, others are ignored.
+        Values are not clamped here: Params.snapshot is the one place that clamps."""
+        values = values or {}
+        out = {}
+        for section, section_cls in SECTION_VALUES.items():
+            out[section] = section_cls(**{
+                f.name: float(values.get(f"{section}.{f.name}", _DEFAULTS[f"{section}.{f.name}"]))
+                for f in dataclass_fields(section_cls)
+            })
+        return cls(**out)
+
+    @classmethod
+    def defaults(cls):
+        return cls.from_values({})
+
+    def __getitem__(self, key: str) -> float:
+        section, name = key.split(".")
+        return getattr(getattr(self, section), name)
+
+    def get(self, key: str, default=None):
+        try:
+            return self[key]
+        except (AttributeError, ValueError):
+            return default
+
+    def __contains__(self, key) -> bool:
+        return key in _DEFAULTS
+
+    def keys(self):
+        return _DEFAULTS.keys()
+
+    def __iter__(self):
+        return iter(_DEFAULTS)
+
+    def items(self):
+        return [(key, self[key]) for key in _DEFAULTS]
+
+
+_DEFAULTS = {spec.key: spec.default for spec in _LIVE_SPECS}
+
+
+def live_values(cfg: ShowConfig) -> dict[str, float]:
+    """The show file's value of every live parameter, {'section.name': value}."""
+    return {key: float(getattr(getattr(cfg, key.split(".")[0]), key.split(".")[1])) for key in _DEFAULTS}
+Frame, SECTION_VALUES = _frame_types()
 
 
 def validate_show(data: dict, source: str = "<show>", base_dir: Path | None = None) -> ShowConfig:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from installation.config import Frame
+
 log = logging.getLogger(__name__)
 _thread_state = threading.local()  # the torch thread count set on each calling thread
 
@@ -38,7 +40,7 @@ def choose_torch_threads(cpus: int | None = None) -> int:
 @dataclass
 class ContentRequest:
     w: torch.Tensor  # [1, num_ws, w_dim]
-    params: dict[str, float]
+    params: Frame  # the frame's live values; the dreamer takes params.dream
     dream: bool
     serial: int = 0
 
@@ -166,7 +168,7 @@ class ContentWorker:
             image = to_uint8_image(img)
         if req.dream and self.dreamer is not None:  # the dream needs autograd: outside inference_mode
             with torch.enable_grad():
-                image = self.dreamer.step(image, req.params, None)
+                image = self.dreamer.step(image, req.params.dream, None)
         return ContentFrame(image=image, serial=req.serial, seconds=time.perf_counter() - start)
 
     # -- threaded use ---------------------------------------------------------------------
@@ -174,7 +176,7 @@ class ContentWorker:
         self._thread = threading.Thread(target=self._run, name="content-worker", daemon=True)
         self._thread.start()
 
-    def submit(self, w: torch.Tensor, params: dict[str, float], dream: bool) -> None:
+    def submit(self, w: torch.Tensor, params: Frame, dream: bool) -> None:
         """Post the newest request; an unconsumed older one is dropped."""
         with self._cond:
             if self._request is not None:

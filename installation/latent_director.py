@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from installation.config import Scene, ShowConfig
+from installation.config import Frame, Scene, ShowConfig
 from installation.latent import LatentTrajectory, smoothstep
 
 EXTRA_KEYFRAMES = 64  # seeds jumped to (OSC) that may pile up before the keyframes are reset
@@ -119,9 +119,9 @@ class LatentDirector:
             dirs = cached_pca_directions(mapping, G.z_dim, source, PCA_CACHE, k=cfg.audio.bands)
         return LatentModulation(dirs)
 
-    def _modulate(self, p: dict[str, float], features: dict[str, float], dt: float) -> None:
+    def _modulate(self, p: Frame, features: dict[str, float], dt: float) -> None:
         """Band energies move w along the model's PCA directions; onsets push and kick."""
-        band, push, kick = p["audio.band_motion"], p["audio.onset_push"], p["audio.onset_kick"]
+        band, push, kick = p.audio.band_motion, p.audio.onset_push, p.audio.onset_kick
         if not features or (band == 0 and push == 0 and kick == 0):
             return
         if self._modulation is None:
@@ -133,14 +133,14 @@ class LatentDirector:
         if amount:
             self.trajectory.push(amount)
 
-    def step(self, p: dict[str, float], dt: float, features: dict[str, float] | None = None) -> torch.Tensor:
+    def step(self, p: Frame, dt: float, features: dict[str, float] | None = None) -> torch.Tensor:
         """Advance by dt under this frame's parameters; the w to draw, [1, num_ws, w_dim]."""
         self._modulate(p, features or {}, dt)
         trajectory = self.trajectory
-        trajectory.walk_step = p["latent.walk_step"]
-        trajectory.advance(dt, p["latent.speed"])
+        trajectory.walk_step = p.latent.walk_step
+        trajectory.advance(dt, p.latent.speed)
         with torch.no_grad():
-            w = trajectory.w(p["latent.truncation"])  # [1, num_ws, w_dim]
+            w = trajectory.w(p.latent.truncation)  # [1, num_ws, w_dim]
         if self._fade_from is not None:  # keyframes changed: crossfade in W
             self._fade[0] += dt
             elapsed, duration = self._fade

@@ -3,7 +3,7 @@
 Writers (OSC, audio mappings, keys, cues) call `set()` from any thread; the value is
 range-checked and stored as a target. Once per frame, the loop calls `snapshot(dt)`,
 which eases every value toward its target with the parameter's time constant and
-returns a plain dict `{"section.name": float}`. Nothing here touches GL or torch.
+returns a typed, frozen `config.Frame` (`frame.warp.swirl`). Nothing here touches GL or torch.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 import threading
 from enum import Enum
 
-from installation.config import ShowConfig, live_specs
+from installation.config import Frame, ShowConfig, live_specs, live_values
 
 
 class SetResult(Enum):
@@ -35,12 +35,9 @@ class Params:
 
     def load(self, cfg: ShowConfig | None, jump: bool = True) -> None:
         """Take base values from a show config; jump=True skips smoothing."""
+        values = live_values(cfg) if cfg is not None else {key: spec.default for key, spec in self.specs.items()}
         with self._lock:
-            for key, spec in self.specs.items():
-                value = spec.default
-                if cfg is not None:
-                    section, name = key.split(".")
-                    value = float(getattr(getattr(cfg, section), name))
+            for key, value in values.items():
                 self._target[key] = value
                 if jump or key not in self._current:
                     self._current[key] = value
@@ -83,8 +80,9 @@ class Params:
         with self._lock:
             return self._target.get(key)
 
-    def snapshot(self, dt: float) -> dict[str, float]:
-        """Ease every value toward its target by dt seconds and return them all."""
+    def snapshot(self, dt: float) -> Frame:
+        """Ease every value toward its target by dt seconds; the frame's typed, frozen values
+        (`frame.warp.swirl`). The one place live values are clamped to their range."""
         dt = max(0.0, float(dt))
         out = {}
         with self._lock:
@@ -100,4 +98,4 @@ class Params:
                     cur = spec.default
                 self._current[key] = cur
                 out[key] = cur
-        return out
+        return Frame.from_values(out)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from installation.actions import KEYS, ActionQueue
-from installation.config import Scene, ShowConfig
+from installation.config import Frame, Scene, ShowConfig
 from installation.guard import Guard
 from installation.handlers import handler_table
 from installation.params import Params
@@ -51,7 +51,7 @@ class Show:
         self.stats = ShowStats()
         self.guard = Guard(self.stats)
         self.params = Params(cfg)
-        self.params_now: dict[str, float] = {}  # the last frame's parameter snapshot
+        self.params_now = Frame.defaults()  # the last frame's live values (frame.warp.swirl)
         self.stop_requested = False
         self._started = False
         self.wake = threading.Event()  # set by OSC input: start the next frame now

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from installation.config import Frame
 from installation.dream import (
     ChannelObjective,
     L2Objective,
@@ -172,12 +173,12 @@ def _frames(n, h=24, w=32):
 def test_live_dream_changes_the_frame_and_strength_zero_gives_it_back(tiny):
     live = LiveDreamer(tiny, "layer2", resolution=16, octaves=2, device="cpu")
     frame = next(_frames(1))
-    out = live.step(frame, {"dream.strength": 1.0, "dream.step": 0.1})
+    out = live.step(frame, Frame.from_values({"dream.strength": 1.0, "dream.step": 0.1}).dream)
     assert out.shape == frame.shape and out.dtype == np.uint8
     assert np.abs(out.astype(int) - frame).mean() > 0.5
     live.reset()
     for _ in range(3):
-        same = live.step(frame, {"dream.strength": 0.0, "dream.step": 0.1})
+        same = live.step(frame, Frame.from_values({"dream.strength": 0.0, "dream.step": 0.1}).dream)
         assert np.array_equal(same, frame)
 
 
@@ -186,7 +187,7 @@ def test_live_brush_keeps_the_outside_untouched(tiny):
     frame = next(_frames(1, 24, 24))
     p = {"dream.strength": 1.0, "dream.step": 0.2, "dream.focus_x": 0.25, "dream.focus_y": 0.75,
          "dream.focus_radius": 0.3, "dream.focus_softness": 0.3}
-    out = live.step(frame, p)
+    out = live.step(frame, Frame.from_values(p).dream)
     outside = brush_mask(24, 24, 0.25, 0.75, 0.3, 0.3).numpy() == 0
     assert np.array_equal(out[outside], frame[outside])
     assert not np.array_equal(out[~outside], frame[~outside])
@@ -197,7 +198,7 @@ def test_live_carried_detail_stays_bounded_over_200_frames(tiny):
     p = {"dream.strength": 0.8, "dream.step": 0.3, "dream.decay": 1.0}  # no decay: the worst case
     peak = 0.0
     for i, frame in enumerate(_frames(200, 18, 24)):
-        out = live.step(frame, p)
+        out = live.step(frame, Frame.from_values(p).dream)
         assert out.shape == frame.shape
         peak = max(peak, float(live.detail.abs().max()))
     assert torch.isfinite(live.detail).all()
@@ -208,19 +209,19 @@ def test_live_carried_detail_stays_bounded_over_200_frames(tiny):
 def test_live_external_flow_moves_the_detail(tiny):
     live = LiveDreamer(tiny, "layer2", resolution=16, octaves=1, device="cpu", estimate_motion=False)
     frames = list(_frames(2, 16, 16))
-    live.step(frames[0], {"dream.strength": 1.0, "dream.step": 0.2})
+    live.step(frames[0], Frame.from_values({"dream.strength": 1.0, "dream.step": 0.2}).dream)
     carried = live.detail.clone()
     flow = np.zeros((16, 16, 2), np.float32)
     flow[..., 0] = 3.0  # everything moved 3 px right
     grey = np.full_like(frames[0], 128)  # base ~0: the range clamp cannot touch the moved detail
-    live.step(grey, {"dream.strength": 0.5, "dream.step": 0.0, "dream.decay": 1.0}, flow=flow)
+    live.step(grey, Frame.from_values({"dream.strength": 0.5, "dream.step": 0.0, "dream.decay": 1.0}).dream, flow=flow)
     torch.testing.assert_close(live.detail[..., 3:], carried[..., :-3], rtol=1e-4, atol=1e-5)
 
 
 def test_live_rejects_bad_frames_and_layers(tiny):
     live = LiveDreamer(tiny, "layer2", resolution=16, device="cpu")
     with pytest.raises(ValueError, match="uint8 frame"):
-        live.step(np.zeros((8, 8, 3), np.float32), {})
+        live.step(np.zeros((8, 8, 3), np.float32))
     with pytest.raises(KeyError, match="layer7"):
         live.set_layer("layer7")
     live.set_layer("layer1.0")

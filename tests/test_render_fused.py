@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from installation.config import Frame
 from installation.render.chain import ShaderChain, default_params
 from installation.render.passes import (
     ContentPass,
@@ -67,6 +68,10 @@ def test_warp_feedback_matches_content_then_feedback(gl):
     swirl = dict(strength=1.2, radius=0.6, centre=(0.45, 0.55), phase=0.1)
     flow = dict(strength=0.03, scale=2.5, phase=3.7)
     feedback = dict(amount=0.6, zoom=1.02, rotate=0.05)
+    # The same values as the frame's sections, for the live pass.
+    live = Frame.from_values({"warp.swirl": 1.2, "warp.swirl_radius": 0.6, "warp.swirl_x": 0.45, "warp.swirl_y": 0.55,
+                               "warp.flow": 0.03, "warp.flow_scale": 2.5, "feedback.amount": 0.6,
+                               "feedback.zoom": 1.02, "feedback.rotate": 0.05})
 
     # Reference: per-pixel noise in ContentPass, then FeedbackPass, float targets throughout.
     content_target = RenderTarget(ctx, (w, h), "f4")
@@ -81,8 +86,8 @@ def test_warp_feedback_matches_content_then_feedback(gl):
         content.render(content_target.framebuffer, tex_prev, tex_new, mix, (1.0, 1.0), (1.0, 1.0), swirl=swirl, flow=flow)
         ref = reference.render(content_target.texture, **feedback)
         field.render(flow["scale"], flow["phase"])
-        got = fused.render(tex_prev, tex_new, mix, (1.0, 1.0), (1.0, 1.0), swirl=swirl, flow_strength=flow["strength"],
-                           flow_field=field.texture, **feedback)
+        got = fused.render(tex_prev, tex_new, mix, (1.0, 1.0), (1.0, 1.0), warp=live.warp, feedback=live.feedback,
+                           swirl_phase=swirl["phase"], flow_field=field.texture)
         diff = np.abs(read_float(got) - read_float(ref))
         # The field is bilinear between texels ~1/60 of a noise cell apart: sub-pixel moves only.
         assert diff.mean() < 2e-3 and diff.max() < 0.03, (frame, diff.mean(), diff.max())
@@ -94,8 +99,9 @@ def test_warp_feedback_matches_content_then_feedback(gl):
     content.render(content_target.framebuffer, tex_prev, tex_new, 0.5, (1.0, 1.0), (1.0, 1.0), swirl=swirl,
                    flow=dict(flow, strength=0.0))
     ref = reference.render(content_target.texture, **feedback)
-    got = fused.render(tex_prev, tex_new, 0.5, (1.0, 1.0), (1.0, 1.0), swirl=swirl, flow_strength=0.0,
-                       flow_field=field.texture, **feedback)
+    no_flow = Frame.from_values({**dict(live.items()), "warp.flow": 0.0})
+    got = fused.render(tex_prev, tex_new, 0.5, (1.0, 1.0), (1.0, 1.0), warp=no_flow.warp, feedback=live.feedback,
+                       swirl_phase=swirl["phase"], flow_field=field.texture)
     np.testing.assert_allclose(read_float(got), read_float(ref), atol=1e-4)
     for obj in (content_target, content, reference, field, fused, tex_prev, tex_new):
         obj.release()

@@ -89,9 +89,10 @@ def crossfade_uniforms(content_mix: float, previous_scale, newest_scale) -> dict
     }
 
 
+# Uniform names follow the schema's field names (warp.swirl -> `swirl`, warp.flow -> `flow`).
 def swirl_uniforms(strength: float, radius: float, centre: tuple[float, float], phase: float) -> dict:
     return {
-        "swirl_strength": float(strength),
+        "swirl": float(strength),
         "swirl_radius": max(float(radius), 1e-4),
         "swirl_centre": (float(centre[0]), float(centre[1])),
         "swirl_phase": float(phase),
@@ -99,7 +100,12 @@ def swirl_uniforms(strength: float, radius: float, centre: tuple[float, float], 
 
 
 def flow_uniforms(strength: float, scale: float, phase: float) -> dict:
-    return {"flow_strength": float(strength), "flow_scale": float(scale), "flow_phase": float(phase)}
+    return {"flow": float(strength), "flow_scale": float(scale), "flow_phase": float(phase)}
+
+
+def swirl_of(warp, phase: float) -> dict:
+    """swirl_uniforms' arguments from the frame's warp section."""
+    return dict(strength=warp.swirl, radius=warp.swirl_radius, centre=(warp.swirl_x, warp.swirl_y), phase=phase)
 
 
 class ContentPass(FullscreenPass):
@@ -241,17 +247,15 @@ class WarpFeedbackPass(FeedbackPass):
         content_mix: float,
         previous_scale: tuple[float, float],
         newest_scale: tuple[float, float],
-        swirl: dict,
-        flow_strength: float,
+        warp,
+        feedback,
+        swirl_phase: float,
         flow_field: moderngl.Texture,
-        amount: float,
-        zoom: float,
-        rotate: float,
     ) -> moderngl.Texture:
-        """swirl: kwargs of SwirlPass.render; flow_field: FlowFieldPass.render()'s texture."""
+        """warp, feedback: the frame's sections (config.Frame); flow_field: FlowFieldPass.render()'s texture."""
         history = self._targets[self._current]
         nxt = self._targets[1 - self._current]
-        zoom = max(float(zoom), 1e-3)
+        zoom = max(float(feedback.zoom), 1e-3)
         self._draw(
             nxt.framebuffer,
             {
@@ -261,11 +265,11 @@ class WarpFeedbackPass(FeedbackPass):
                 "previous_output": history.texture,
             },
             **crossfade_uniforms(content_mix, previous_scale, newest_scale),
-            **swirl_uniforms(**swirl),
-            flow_strength=float(flow_strength),
+            **swirl_uniforms(**swirl_of(warp, swirl_phase)),
+            flow=float(warp.flow),
             field_margin=FLOW_FIELD_MARGIN,
-            amount=float(amount),
-            feedback_turn=(math.cos(-float(rotate)) / zoom, math.sin(-float(rotate)) / zoom),
+            amount=float(feedback.amount),
+            feedback_turn=(math.cos(-float(feedback.rotate)) / zoom, math.sin(-float(feedback.rotate)) / zoom),
         )
         self._current = 1 - self._current
         return nxt.texture
