@@ -17,6 +17,8 @@ from installation.models.checkpoint import (
 from installation.models.formats import foreign_format, unconditional_discriminator, unconditional_generator
 from installation.models.stylegan2 import Discriminator, Generator
 
+from conftest import seeded
+
 CPU = torch.device("cpu")
 
 
@@ -26,10 +28,6 @@ def nvlabs_pkl(tmp_path, spec=None, name="snap.pkl"):
     path = tmp_path / name
     write_pickle(path, snapshot(G, D))
     return path
-
-
-def seeded(*shape, seed=5):
-    return torch.randn(list(shape), generator=torch.Generator().manual_seed(seed))
 
 
 def test_pkl_round_trip_gives_identical_pixels(tmp_path):

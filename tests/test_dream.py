@@ -7,11 +7,13 @@ import random
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from installation.config import Frame
 from installation.dream import (
     ChannelObjective,
+    _image_gradients,
     L2Objective,
     LiveDreamer,
     brush_mask,
@@ -255,3 +257,41 @@ def test_cli_dream_writes_an_image_of_the_input_size(tmp_path, tiny):
     with pytest.warns(UserWarning, match="random"):
         listed = CliRunner().invoke(cli, ["dream", "--list-layers", "resnet18"])
     assert listed.exit_code == 0 and listed.output.split()[:3] == ["layer1", "layer1.0", "layer1.1"]
+
+
+def five_blur_flow(prev, cur, levels=3, iterations=2, window_sigma=1.5):
+    """estimate_flow as it was: five separate blurs per iteration (the reference)."""
+    h, w = cur.shape[-2:]
+    pyramid = [(prev, cur)]
+    while len(pyramid) < levels and min(pyramid[-1][1].shape[-2:]) >= 16:
+        a, b = pyramid[-1]
+        pyramid.append((F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)))
+    flow = torch.zeros(1, 2, *pyramid[-1][1].shape[-2:])
+    for a, b in reversed(pyramid):
+        if flow.shape[-2:] != b.shape[-2:]:
+            sy, sx = b.shape[-2] / flow.shape[-2], b.shape[-1] / flow.shape[-1]
+            flow = F.interpolate(flow, size=b.shape[-2:], mode="bilinear", align_corners=False)
+            flow = flow * torch.tensor([sx, sy]).view(1, 2, 1, 1)
+        for _ in range(iterations):
+            moved = warp(a, flow)
+            gx, gy = _image_gradients(0.5 * (moved + b))
+            r = moved - b
+            sxx, syy, sxy = (gaussian_blur(v, window_sigma) for v in (gx * gx, gy * gy, gx * gy))
+            sxr, syr = gaussian_blur(gx * r, window_sigma), gaussian_blur(gy * r, window_sigma)
+            eps = 1e-4 + 1e-3 * (sxx + syy).mean()
+            sxx, syy = sxx + eps, syy + eps
+            det = sxx * syy - sxy * sxy
+            dx = (syy * sxr - sxy * syr) / det
+            dy = (sxx * syr - sxy * sxr) / det
+            flow = flow + torch.cat([dx, dy], dim=1).clamp(-2.0, 2.0)
+    return flow.clamp(-0.25 * max(h, w), 0.25 * max(h, w))
+
+
+def test_batched_blur_flow_matches_five_blurs():
+    g = torch.Generator().manual_seed(0)
+    a = F.avg_pool2d(torch.rand(1, 1, 48, 40, generator=g), 3, 1, 1)
+    b = torch.roll(a, (1, 2), (2, 3))
+    with torch.no_grad():
+        got, ref = estimate_flow(a, b), five_blur_flow(a, b)
+    assert ref.abs().max() > 0.5  # it found the motion
+    torch.testing.assert_close(got, ref, atol=1e-3, rtol=1e-3)

@@ -26,12 +26,7 @@ from installation.render.passes import (
 from installation.render.shaders import DEFAULT_SHADER_DIR
 from installation.render.window import read_image
 
-
-def pattern(w: int, h: int, phase: float = 0.0) -> np.ndarray:
-    """Smooth uint8 [h, w, 3] image (smooth, so bilinear differences stay small)."""
-    y, x = np.mgrid[0:h, 0:w] / max(w, h)
-    rgb = np.stack([np.sin(6 * x + phase), np.cos(5 * y - phase), np.sin(4 * (x + y) + 1)], axis=2)
-    return np.round((rgb * 0.5 + 0.5) * 255).astype(np.uint8)
+from conftest import smooth_frame
 
 
 def byte_texture(ctx, rgb: np.ndarray):
@@ -63,7 +58,7 @@ def test_grade_affine_is_identity_at_neutral_settings():
 def test_warp_feedback_matches_content_then_feedback(gl):
     ctx, library = gl
     w, h = 48, 32
-    prev_img, new_img = pattern(w, h), pattern(w, h, phase=1.3)
+    prev_img, new_img = smooth_frame(w, h), smooth_frame(w, h, k=1.3)
     tex_prev, tex_new = byte_texture(ctx, prev_img), byte_texture(ctx, new_img)
     swirl = dict(strength=1.2, radius=0.6, centre=(0.45, 0.55), phase=0.1)
     flow = dict(strength=0.03, scale=2.5, phase=3.7)
@@ -113,7 +108,7 @@ def run_chain(ctx, *, fused: bool, render_scale: float, size=(64, 36), frames=4,
     outs = []
     for i in range(frames):
         if i % 2 == 0:
-            chain.push_content(pattern(32, 32, phase=0.7 * i))
+            chain.push_content(smooth_frame(32, 32, k=0.7 * i))
         chain.render(params or default_params(), i / 30, (i % 2 + 1) / 2)
         fbo = ctx.framebuffer(color_attachments=[chain.output])
         outs.append(read_image(fbo).astype(np.float64))
@@ -161,6 +156,6 @@ def test_custom_shader_folder_without_fused_passes_runs_the_reference_chain(gl, 
     (folder / "warp_feedback.frag").unlink()
     chain = ShaderChain(ctx, 16, 16, shader_dir=folder)
     assert not chain.fused
-    chain.push_content(pattern(8, 8))
+    chain.push_content(smooth_frame(8, 8))
     chain.render(default_params(), 0.0, 1.0)
     chain.release()

@@ -19,6 +19,8 @@ from installation.models.checkpoint import CheckpointError, load_discriminator, 
 from installation.models.formats import channel_config, foreign_format
 from installation.models.rosinality import load_rosinality
 
+from conftest import seeded
+
 CPU = torch.device("cpu")
 SQRT2 = math.sqrt(2.0)
 KERNEL = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64  # make_kernel([1,3,3,1])
@@ -201,10 +203,6 @@ def ros_discriminator(sd, img):
     out = torch.cat([out, std.repeat(group, 1, h, w)], 1)
     out = conv_layer(sd, "final_conv", out, 3, False).view(b, -1)
     return equal_linear(sd, "final_linear.1", equal_linear(sd, "final_linear.0", out, act=True))
-
-
-def seeded(*shape, seed=5):
-    return torch.randn(list(shape), generator=torch.Generator().manual_seed(seed))
 
 
 # --- tests --------------------------------------------------------------------------------

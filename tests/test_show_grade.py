@@ -329,7 +329,7 @@ def _cli(*args) -> list[str]:
 
 
 def _stop_with_signal(cmd, cwd, sig=signal.SIGTERM, timeout=120) -> tuple[int, str, str]:
-    """Start cmd, wait until it shows its first frame, let it run a moment, signal it."""
+    """Start cmd, wait until it shows its first frame (so one is written), signal it."""
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     started = threading.Event()
@@ -344,7 +344,6 @@ def _stop_with_signal(cmd, cwd, sig=signal.SIGTERM, timeout=120) -> tuple[int, s
     reader.start()
     try:
         assert started.wait(timeout), "".join(lines)[-3000:]
-        time.sleep(1.0)
         proc.send_signal(sig)
         stdout = proc.stdout.read()
         rc = proc.wait(timeout=timeout)
