@@ -246,7 +246,7 @@ class Scene(Section):
     def values(self) -> dict[str, float]:
         """{'section.name': value} of every parameter this scene sets."""
         out = {}
-        for section in ("latent", "warp", "feedback", "grade", "dream", "audio"):
+        for section in SECTION_VALUES:  # every section with live fields
             for name, v in getattr(self, section).model_dump().items():
                 if v is not None:
                     out[f"{section}.{name}"] = float(v)
@@ -379,14 +379,14 @@ _LIVE_SPECS = _live_table()
 
 
 def _frame_types() -> tuple[type, dict[str, type]]:
-    """One frozen dataclass per section with live fields (`WarpValues(swirl=..., ...)`), and
+    """One frozen dataclass per section with live fields (`LiveWarp(swirl=..., ...)`), and
     `Frame` holding one of each (`frame.warp.swirl`). Built from the schema: nothing to keep in step."""
     fields: dict[str, list[str]] = {}
     for spec in _LIVE_SPECS:
         section, name = spec.key.split(".")
         fields.setdefault(section, []).append(name)
     sections = {
-        section: make_dataclass(f"{section.capitalize()}Values", [(n, float) for n in names], frozen=True)
+        section: make_dataclass(f"Live{section.capitalize()}", [(n, float) for n in names], frozen=True)
         for section, names in fields.items()
     }
     frame = make_dataclass("Frame", [(section, cls) for section, cls in sections.items()], frozen=True,
