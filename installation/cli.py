@@ -202,16 +202,23 @@ def render(show_file, overrides, out, seconds, audio, verbose):
 @click.option("--crops", type=int, help="N random crops per image instead of one centre crop (--hubble: total).")
 @click.option("--max-scale", type=float, help="Random crops span res..res*max_scale source pixels (default 1; --hubble 4).")
 @click.option("--hubble", is_flag=True, help="Build from the Hubble eXtreme Deep Field image bundled with scikit-image.")
+@click.option("--deep-sky", is_flag=True,
+              help="Build from Stellarium's deep-sky photographs (apt-get install stellarium-data) and the Hubble XDF; "
+                   "--crops is the total (default 10000). Writes a CREDITS file.")
 @click.option("--seed", default=0, show_default=True, help="Seed for the random crops.")
-def dataset(src, res, out, crops, max_scale, hubble, seed):
+def dataset(src, res, out, crops, max_scale, hubble, deep_sky, seed):
     """Make a training dataset of RES x RES PNGs (+ dataset.json) from a folder or zip of images."""
     from installation.train.dataset import DatasetError, make_dataset
+    from installation.train.deepsky import make_deep_sky_dataset
 
-    if (src is None) == (not hubble):
-        raise UserError("give either SRC (a folder or .zip of images) or --hubble, not both or neither")
+    if (src is not None) + hubble + deep_sky != 1:
+        raise UserError("give exactly one source: SRC (a folder or .zip of images), --hubble or --deep-sky")
     try:
-        rep = make_dataset(None if hubble else str(src), res, out, crops=crops, hubble=hubble, seed=seed,
-                           max_scale=max_scale)
+        if deep_sky:
+            rep = make_deep_sky_dataset(res, out, crops=crops, seed=seed)
+        else:
+            rep = make_dataset(None if hubble else str(src), res, out, crops=crops, hubble=hubble, seed=seed,
+                               max_scale=max_scale)
     except DatasetError as e:
         raise UserError(str(e)) from None
     click.echo(f"wrote {rep.count} images of {res}x{res} to {rep.out}"
