@@ -274,24 +274,28 @@ def train(data, out, **kw):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--device", default="auto", show_default=True, help="Torch device: 'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N'.")
 @click.option("--seed", default=0, show_default=True, help='Seed for the untrained model and the random patch projections.')
-def metrics(checkpoint, data, num, as_json, device, seed):
-    """SWD (x1e3, ProGAN's Laplacian-patch metric) of CHECKPOINT vs DATA, with real-vs-real and untrained."""
+@click.option("--noise", "noise_mode", type=click.Choice(["random", "const"]), default="random", show_default=True,
+              help="Noise the generated images use for the SWD.")
+def metrics(checkpoint, data, num, as_json, device, seed, noise_mode):
+    """SWD (x1e3, ProGAN's Laplacian-patch metric) of CHECKPOINT vs DATA, with real-vs-real and untrained;
+    w_share (how much of the picture w decides: 64 seeds, const vs random noise); colourfulness."""
     import json
 
     from installation.train.metrics_swd import metrics_report
 
     try:
-        rep = metrics_report(checkpoint, str(data), num=num, device_name=device, seed=seed)
+        rep = metrics_report(checkpoint, str(data), num=num, device_name=device, seed=seed, noise_mode=noise_mode)
     except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
     if as_json:
-        click.echo(json.dumps({"swd": rep["swd"], "swd_real_real": rep["swd_real_real"],
-                               "swd_untrained": rep["swd_untrained"]}))
+        click.echo(json.dumps({k: v for k, v in rep.items() if k != "levels"}))
         return
     for key in ("swd", "swd_real_real", "swd_untrained"):
         levels = ", ".join(f"{r}px {v:.2f}" for r, v in rep["levels"][key].items())
         click.echo(f"{key:14s} {rep[key]:8.2f}   ({levels})")
-    click.echo(f"({rep['num']} images per set; x1e3 as in ProGAN)")
+    click.echo(f"({rep['num']} images per set, {rep['noise']} noise; x1e3 as in ProGAN)")
+    click.echo(f"w_share        {rep['w_share']:8.3f}   (1: w decides the picture; 0: the noise does)")
+    click.echo(f"colourfulness  {rep['colourfulness']:8.2f}   (real images: {rep['colourfulness_real']:.2f})")
 
 
 @cli.command()
