@@ -20,16 +20,23 @@ class UserError(click.ClickException):
 @click.option("--crops", type=int, help="N random crops per image instead of one centre crop (--hubble: total).")
 @click.option("--max-scale", type=float, help="Random crops span res..res*max_scale source pixels (default 1; --hubble 4).")
 @click.option("--hubble", is_flag=True, help="Build from the Hubble eXtreme Deep Field image bundled with scikit-image.")
+@click.option("--deep-sky", is_flag=True,
+              help="Build from Stellarium's deep-sky photographs (apt-get install stellarium-data) and the Hubble XDF; "
+                   "--crops is the total (default 10000). Writes a CREDITS file.")
 @click.option("--seed", default=0, show_default=True, help="Seed for the random crops.")
-def dataset(src, res, out, crops, max_scale, hubble, seed):
+def dataset(src, res, out, crops, max_scale, hubble, deep_sky, seed):
     """Make a training dataset of RES x RES PNGs (+ dataset.json) from a folder or zip of images."""
     from installation.train.dataset import DatasetError, make_dataset
+    from installation.train.deepsky import make_deep_sky_dataset
 
-    if (src is None) == (not hubble):
-        raise UserError("give either SRC (a folder or .zip of images) or --hubble, not both or neither")
+    if (src is not None) + hubble + deep_sky != 1:
+        raise UserError("give exactly one source: SRC (a folder or .zip of images), --hubble or --deep-sky")
     try:
-        rep = make_dataset(None if hubble else str(src), res, out, crops=crops, hubble=hubble, seed=seed,
-                           max_scale=max_scale)
+        if deep_sky:
+            rep = make_deep_sky_dataset(res, out, crops=crops, seed=seed)
+        else:
+            rep = make_dataset(None if hubble else str(src), res, out, crops=crops, hubble=hubble, seed=seed,
+                               max_scale=max_scale)
     except DatasetError as e:
         raise UserError(str(e)) from None
     click.echo(f"wrote {rep.count} images of {res}x{res} to {rep.out}"
@@ -85,24 +92,28 @@ def train(data, out, **kw):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--device", default="auto", show_default=True, help="Torch device: 'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N'.")
 @click.option("--seed", default=0, show_default=True, help='Seed for the untrained model and the random patch projections.')
-def metrics(checkpoint, data, num, as_json, device, seed):
-    """SWD (x1e3, ProGAN's Laplacian-patch metric) of CHECKPOINT vs DATA, with real-vs-real and untrained."""
+@click.option("--noise", "noise_mode", type=click.Choice(["random", "const"]), default="random", show_default=True,
+              help="Noise the generated images use for the SWD.")
+def metrics(checkpoint, data, num, as_json, device, seed, noise_mode):
+    """SWD (x1e3, ProGAN's Laplacian-patch metric) of CHECKPOINT vs DATA, with real-vs-real and untrained;
+    w_share (how much of the picture w decides: 64 seeds, const vs random noise); colourfulness."""
     import json
 
     from installation.train.metrics_swd import metrics_report
 
     try:
-        rep = metrics_report(checkpoint, str(data), num=num, device_name=device, seed=seed)
+        rep = metrics_report(checkpoint, str(data), num=num, device_name=device, seed=seed, noise_mode=noise_mode)
     except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
     if as_json:
-        click.echo(json.dumps({"swd": rep["swd"], "swd_real_real": rep["swd_real_real"],
-                               "swd_untrained": rep["swd_untrained"]}))
+        click.echo(json.dumps({k: v for k, v in rep.items() if k != "levels"}))
         return
     for key in ("swd", "swd_real_real", "swd_untrained"):
         levels = ", ".join(f"{r}px {v:.2f}" for r, v in rep["levels"][key].items())
         click.echo(f"{key:14s} {rep[key]:8.2f}   ({levels})")
-    click.echo(f"({rep['num']} images per set; x1e3 as in ProGAN)")
+    click.echo(f"({rep['num']} images per set, {rep['noise']} noise; x1e3 as in ProGAN)")
+    click.echo(f"w_share        {rep['w_share']:8.3f}   (1: w decides the picture; 0: the noise does)")
+    click.echo(f"colourfulness  {rep['colourfulness']:8.2f}   (real images: {rep['colourfulness_real']:.2f})")
 
 
 @click.command("train-dreamer")

@@ -65,7 +65,7 @@ def test_real_halves_are_disjoint():
     assert not set(a[:, 0, 0, 0].tolist()) & set(b[:, 0, 0, 0].tolist())
 
 
-def test_metrics_command_prints_three_figures(tmp_path):
+def test_metrics_command_prints_swd_w_share_and_colourfulness(tmp_path):
     from click.testing import CliRunner
 
     from installation.cli import cli
@@ -77,10 +77,55 @@ def test_metrics_command_prints_three_figures(tmp_path):
     torch.manual_seed(0)
     G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
                   mapping_kwargs=dict(num_layers=1), synthesis_kwargs=dict(channel_base=64, channel_max=8))
+    _set_noise_strength(G, 0.5)  # a trained model uses its noise; a fresh one has it off
     save_checkpoint(tmp_path / "g.pt", G_ema=G)
-    res = CliRunner().invoke(cli, ["metrics", str(tmp_path / "g.pt"), str(tmp_path / "data"), "--num", "4",
-                                   "--json", "--device", "cpu"])
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.output.strip().splitlines()[-1])
-    assert set(out) == {"swd", "swd_real_real", "swd_untrained"}
-    assert all(np.isfinite(v) and v >= 0 for v in out.values())
+    figures = {}
+    for noise in ("random", "const"):
+        res = CliRunner().invoke(cli, ["metrics", str(tmp_path / "g.pt"), str(tmp_path / "data"), "--num", "4",
+                                       "--json", "--device", "cpu", "--noise", noise])
+        assert res.exit_code == 0, res.output
+        figures[noise] = out = json.loads(res.output.strip().splitlines()[-1])
+        assert out["noise"] == noise
+        numbers = {k: v for k, v in out.items() if k != "noise"}
+        assert {"swd", "swd_real_real", "swd_untrained", "w_share", "colourfulness", "colourfulness_real"} <= set(numbers)
+        assert all(np.isfinite(v) and v >= 0 for v in numbers.values())
+    assert figures["random"]["swd"] != figures["const"]["swd"]  # --noise reaches the generated images
+    assert figures["random"]["w_share"] == figures["const"]["w_share"]  # w_share always compares both
+
+
+def test_colourfulness_of_grey_and_of_saturated_pictures():
+    from installation.train.metrics_picture import colourfulness
+
+    grey = np.full((8, 8, 3), 90, np.uint8)
+    assert colourfulness(grey) == 0.0
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 200
+    # rg = 200, yb = 100 everywhere: no spread, 0.3 * |(200, 100)|.
+    assert colourfulness(red) == pytest.approx(0.3 * np.hypot(200, 100))
+    halves = np.zeros((8, 8, 3), np.uint8)
+    halves[:, :4, 0] = 200  # half red, half black: the spread counts too
+    assert colourfulness(halves) == pytest.approx(np.hypot(100, 50) + 0.3 * np.hypot(100, 50))
+    batch = torch.from_numpy(np.stack([grey, red])).permute(0, 3, 1, 2)
+    assert colourfulness(batch) == pytest.approx(colourfulness(red) / 2)
+
+
+def test_w_share_tells_latent_from_noise():
+    from installation.models.stylegan2 import Generator
+    from installation.train.metrics_picture import w_share
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3,
+                  mapping_kwargs=dict(num_layers=1), synthesis_kwargs=dict(channel_base=32, channel_max=8)).eval()
+    _set_noise_strength(G, 0.0)
+    assert w_share(G, "cpu", seeds=8) == pytest.approx(1.0)  # no noise: the picture is all w
+    _set_noise_strength(G, 1.0)
+    some_noise = w_share(G, "cpu", seeds=8)
+    _set_noise_strength(G, 50.0)
+    loud_noise = w_share(G, "cpu", seeds=8)
+    assert loud_noise < some_noise < 0.8  # the louder the noise, the less of the picture w decides
+
+
+def _set_noise_strength(G, value: float) -> None:
+    for name, param in G.synthesis.named_parameters():
+        if name.endswith("noise_strength"):
+            param.data.fill_(value)

@@ -24,6 +24,7 @@ from PIL import Image
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 METADATA_NAME = "dataset.json"
 DATASET_FORMAT = "installation.dataset"
+MAX_RESOLUTION = 4096
 
 
 class DatasetError(ValueError):
@@ -128,27 +129,52 @@ def hubble_image_path() -> Path:
 
 
 class _Writer:
-    """Writes PNGs into a folder or a zip; same names either way."""
+    """Writes PNGs into a folder or a zip under a hidden partial name, renamed into place only when
+    complete: an interrupted or failed build never leaves something that looks like a dataset."""
 
     def __init__(self, out: Path):
         self.out = out
         self.is_zip = out.suffix.lower() == ".zip"
+        if out.exists() and not (out.is_file() if self.is_zip else _replaceable_folder(out)):
+            raise DatasetError(f"{out}: exists and is not a dataset (choose another --out)")
+        self.partial = out.parent / f".{out.name}.partial"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _remove(self.partial)
         if self.is_zip:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            self._zip = zipfile.ZipFile(str(out) + ".tmp", "w", compression=zipfile.ZIP_STORED)
+            self._zip = zipfile.ZipFile(self.partial, "w", compression=zipfile.ZIP_STORED)
         else:
-            out.mkdir(parents=True, exist_ok=True)
+            self.partial.mkdir()
 
     def write(self, name: str, data: bytes) -> None:
         if self.is_zip:
             self._zip.writestr(name, data)
         else:
-            (self.out / name).write_bytes(data)
+            (self.partial / name).write_bytes(data)
 
-    def close(self) -> None:
+    def commit(self) -> None:
+        """Put the finished dataset in place (replacing an older dataset of the same name)."""
         if self.is_zip:
             self._zip.close()
-            os.replace(str(self.out) + ".tmp", self.out)
+        _remove(self.out)
+        os.replace(self.partial, self.out)
+
+    def abandon(self) -> None:
+        if self.is_zip:
+            self._zip.close()
+        _remove(self.partial)
+
+
+def _replaceable_folder(path: Path) -> bool:
+    return path.is_dir() and ((path / METADATA_NAME).is_file() or not any(path.iterdir()))
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
 
 
 def _png_bytes(im: Image.Image) -> bytes:
@@ -163,6 +189,12 @@ class DatasetReport:
     count: int
     resolution: int
     skipped: list[dict] = field(default_factory=list)
+
+
+def check_resolution(res: int) -> None:
+    if res < 4 or res > MAX_RESOLUTION or res & (res - 1):
+        raise DatasetError(f"--res {res}: expected a power of two from 4 to {MAX_RESOLUTION} "
+                           "(the generator doubles resolution per block)")
 
 
 def _generate_images(src: str | None, res: int, crops: int | None, hubble: bool, seed: int,
@@ -204,19 +236,13 @@ def _generate_images(src: str | None, res: int, crops: int | None, hubble: bool,
     return source_iter(), total, skipped, str(src), "random-crops" if crops else "center-crop"
 
 
-def make_dataset(src: str | None, res: int, out: str | os.PathLike, *, crops: int | None = None,
-                 hubble: bool = False, seed: int = 0, max_scale: float | None = None,
-                 progress: bool = True) -> DatasetReport:
-    """Build a dataset of res x res PNGs at `out` (folder, or .zip if the name ends so)."""
+def write_dataset(images: Iterator[Image.Image], total: int, out: str | os.PathLike, meta: dict,
+                  skipped: list[dict], *, extra_files: Callable[[], dict[str, bytes]] | None = None,
+                  progress: bool = True) -> DatasetReport:
+    """Write the images as numbered PNGs plus dataset.json (and `extra_files()`, called once the
+    images are written) at `out`, atomically; `meta` adds to the metadata."""
     from tqdm import tqdm
 
-    if res < 4 or res & (res - 1):
-        raise DatasetError(f"--res {res}: expected a power of two >= 4 (the generator doubles resolution per block)")
-    if crops is not None and crops < 1:
-        raise DatasetError(f"--crops {crops}: expected a positive count")
-    if max_scale is None:
-        max_scale = 4.0 if hubble else 1.0
-    images, total, skipped, source, mode = _generate_images(src, res, crops, hubble, seed, max_scale)
     out = Path(out)
     writer = _Writer(out)
     files: list[str] = []
@@ -225,17 +251,34 @@ def make_dataset(src: str | None, res: int, out: str | os.PathLike, *, crops: in
             name = f"{len(files):08d}.png"
             writer.write(name, _png_bytes(im))
             files.append(name)
-        meta = {"format": DATASET_FORMAT, "version": 1, "resolution": res, "channels": 3,
-                "count": len(files), "source": source, "mode": mode, "crops": crops, "seed": seed,
-                "max_scale": max_scale, "files": files, "skipped": skipped}
-        writer.write(METADATA_NAME, json.dumps(meta, indent=1).encode())
-    finally:
-        writer.close()
-    if not files:
-        raise DatasetError(f"{src}: none of the images could be read ({len(skipped)} skipped)")
+        if not files:
+            raise DatasetError(f"{meta.get('source')}: none of the images could be read ({len(skipped)} skipped)")
+        for name, data in (extra_files() if extra_files else {}).items():
+            writer.write(name, data)
+        full = {"format": DATASET_FORMAT, "version": 1, "channels": 3, **meta, "count": len(files),
+                "files": files, "skipped": skipped}
+        writer.write(METADATA_NAME, json.dumps(full, indent=1).encode())
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.commit()
     for s in skipped:
         print(f"skipped {s['file']}: {s['reason']}", file=sys.stderr)
-    return DatasetReport(str(out), len(files), res, skipped)
+    return DatasetReport(str(out), len(files), int(meta["resolution"]), skipped)
+
+
+def make_dataset(src: str | None, res: int, out: str | os.PathLike, *, crops: int | None = None,
+                 hubble: bool = False, seed: int = 0, max_scale: float | None = None,
+                 progress: bool = True) -> DatasetReport:
+    """Build a dataset of res x res PNGs at `out` (folder, or .zip if the name ends so)."""
+    check_resolution(res)
+    if crops is not None and crops < 1:
+        raise DatasetError(f"--crops {crops}: expected a positive count")
+    if max_scale is None:
+        max_scale = 4.0 if hubble else 1.0
+    images, total, skipped, source, mode = _generate_images(src, res, crops, hubble, seed, max_scale)
+    meta = {"resolution": res, "source": source, "mode": mode, "crops": crops, "seed": seed, "max_scale": max_scale}
+    return write_dataset(images, total, out, meta, skipped, progress=progress)
 
 
 # --------------------------------------------------------------------------- loading

@@ -149,8 +149,11 @@ def real_halves(real: torch.Tensor, num: int, seed: int = 0) -> tuple[torch.Tens
 
 
 def metrics_report(checkpoint: str, data: str, num: int = 2048, device_name: str = "auto", seed: int = 0,
-                   progress: bool = False) -> dict:
-    """The three SWD figures for `installation metrics`: model, real vs real, untrained vs real."""
+                   progress: bool = False, noise_mode: str = "random") -> dict:
+    """The figures for `installation metrics`: SWD of the model (its noise: `noise_mode`), of real vs real
+    and of untrained vs real; w_share; colourfulness of generated and of real images."""
+    from installation.train.metrics_picture import colourfulness, w_share
+
     from installation.device import pick_device
     from installation.models.checkpoint import load_checkpoint, load_generator
     from installation.models.stylegan2 import Generator
@@ -167,10 +170,12 @@ def metrics_report(checkpoint: str, data: str, num: int = 2048, device_name: str
     kwargs = load_checkpoint(checkpoint)["G_kwargs"]
     torch.manual_seed(seed)
     G_untrained = Generator(**kwargs).to(device).eval()
-    fake = generate_uint8(G, num, device, seed=seed + 100)
-    untrained = generate_uint8(G_untrained, num, device, seed=seed + 100)
+    fake = generate_uint8(G, num, device, seed=seed + 100, noise_mode=noise_mode)
+    untrained = generate_uint8(G_untrained, num, device, seed=seed + 100, noise_mode=noise_mode)
     model = swd(fake, real_a, seed)
     rr = swd(real_b, real_a, seed)
     un = swd(untrained, real_a, seed)
     return {"swd": model["avg"], "swd_real_real": rr["avg"], "swd_untrained": un["avg"], "num": num,
+            "noise": noise_mode, "w_share": w_share(G, device),
+            "colourfulness": colourfulness(fake), "colourfulness_real": colourfulness(real_a),
             "levels": {"swd": model["levels"], "swd_real_real": rr["levels"], "swd_untrained": un["levels"]}}
