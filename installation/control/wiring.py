@@ -7,11 +7,14 @@ parameters. `update(t, dt)` runs on the frame loop, before the parameter snapsho
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable
 
 from installation.config import ShowConfig
 from installation.control.sink import ControlSink
+
+log = logging.getLogger(__name__)
 
 
 class OscControl:
@@ -145,5 +148,8 @@ class Controls:
 
     def stop(self) -> None:
         for part in (self.osc, self.audio):
-            if part is not None:
-                part.stop()
+            try:
+                if part is not None:
+                    part.stop()
+            except Exception:  # the other inputs (and the show's recording) must still be closed
+                log.exception("stopping %s failed", type(part).__name__)
