@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from installation.actions import KEYS, ActionQueue
