@@ -1,9 +1,11 @@
 """The show schema: one validated TOML file per show, plus `--set a.b=v` overrides.
 
 Every field has a comment (its `description`). Fields made with `live(...)` are live
-parameters: the frame loop reads them from `params.Params`, OSC addresses them as
-`/installation/<section>/<name>`, and their range is the clamp range. The README's OSC
-address list is generated from this file, so it is the one source of truth.
+parameters, and this module owns their table (`live_specs`) and the typed, frozen `Frame`
+built from it (`frame.warp.swirl`), which `params.Params.snapshot` hands the frame loop.
+OSC addresses them as `/installation/<section>/<name>`, shaders name their uniforms after
+them, and their range is the clamp range. The README's OSC address list is generated from
+this file, so it is the one source of truth.
 
 Unknown keys and wrong types are errors that name the key and the file, raised before
 the first frame.
