@@ -16,6 +16,11 @@ from pathlib import Path
 
 import torch
 
+from installation.models.limits import (
+    check_discriminator_kwargs,
+    check_generator_kwargs,
+    refuse_sizing_globals_in_file,
+)
 from installation.models.stylegan2 import Discriminator, Generator
 
 FORMAT = "installation.stylegan2"
@@ -87,6 +92,7 @@ def load_checkpoint(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    refuse_sizing_globals_in_file(path, str(path))
     try:
         with warnings.catch_warnings():  # foreign pickles trigger protocol warnings before the error
             warnings.simplefilter("ignore", UserWarning)
@@ -108,7 +114,13 @@ def load_checkpoint(path) -> dict:
     return data
 
 
+def check_kwargs(cls, kwargs, source: str) -> None:
+    """CheckpointError naming the file and key unless cls(**kwargs) is a sanely sized network."""
+    (check_generator_kwargs if cls is Generator else check_discriminator_kwargs)(kwargs, source)
+
+
 def _build(cls, kwargs: dict, state: dict, device, source: str):
+    check_kwargs(cls, kwargs, source)  # before building: the file's sizes are untrusted
     try:
         net = cls(**kwargs)
         net.load_state_dict(state)
