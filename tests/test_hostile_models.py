@@ -120,3 +120,63 @@ def test_numpy_array_sized_by_the_pickle_is_refused(tmp_path):
     path.write_bytes(b"\x80\x02cnumpy\nndarray\nJ\x00\x00\x00\x40\x85R.")  # ndarray((1 << 30,))
     with pytest.raises(CheckpointError, match="numpy array"):
         load_generator(path, CPU)
+
+
+# --- corrupted weights (item 13) -------------------------------------------------------------
+
+
+def _largest_record(path) -> tuple[int, int]:
+    """(offset, size) of the largest stored tensor's bytes inside a torch zip."""
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset + 26)
+        name_len, extra_len = int.from_bytes(f.read(2), "little"), int.from_bytes(f.read(2), "little")
+    return info.header_offset + 30 + name_len + extra_len, info.file_size
+
+
+def test_corrupted_checkpoint_bytes_are_an_error(tmp_path):
+    path = tmp_path / "corrupt.pt"
+    save_checkpoint(path, G_ema=_tiny_G())
+    assert load_generator(path, CPU) is not None
+    offset, size = _largest_record(path)
+    raw = bytearray(path.read_bytes())
+    n = min(4096, size)
+    raw[offset:offset + n] = bytes((b * 7 + 13) % 256 for b in range(n))  # deterministic garbage
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="corrupt.pt.*checksum mismatch.*G_ema"):
+        load_generator(path, CPU)
+
+
+def test_non_finite_weights_are_an_error_even_with_a_good_checksum(tmp_path):
+    G = _tiny_G()
+    with torch.no_grad():
+        G.synthesis.b4.conv1.weight[0, 0, 0, 0] = float("nan")
+    path = tmp_path / "nan.pt"
+    save_checkpoint(path, G_ema=G)
+    with pytest.raises(CheckpointError, match=r"nan.pt.*synthesis\.b4\.conv1\.weight.*non-finite"):
+        load_generator(path, CPU)
+
+
+def test_checkpoint_without_checksum_still_loads(tmp_path):
+    # Files written before checksums existed (the shipped hubble64.pt is one) are an older version, not corrupt.
+    path = tmp_path / "old.pt"
+    G = _tiny_G()
+    save_checkpoint(path, G_ema=G)
+    data = torch.load(path, weights_only=True)
+    del data["checksum"]
+    torch.save(data, path)
+    loaded = load_generator(path, CPU).state_dict()
+    for key, value in G.state_dict().items():
+        torch.testing.assert_close(loaded[key], value, rtol=0, atol=0)
+
+
+def test_non_finite_weights_without_checksum_are_an_error(tmp_path):
+    path = tmp_path / "oldnan.pt"
+    save_checkpoint(path, G_ema=_tiny_G())
+    data = torch.load(path, weights_only=True)
+    del data["checksum"]
+    data["G_ema"]["mapping.fc0.weight"][0, 0] = float("inf")
+    torch.save(data, path)
+    with pytest.raises(CheckpointError, match="mapping.fc0.weight.*non-finite"):
+        load_generator(path, CPU)
