@@ -101,6 +101,7 @@ class ShowStats:
     reloads: int = 0
     reload_errors: int = 0
     actions_dropped: int = 0
+    interrupted_by: int | None = None  # the signal that stopped the run (SIGINT / SIGTERM), if one did
 
 
 class OnceLog:

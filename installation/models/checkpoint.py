@@ -188,9 +188,26 @@ def load_generator(path_or_spec, device) -> Generator:
     from installation.models.convert import foreign_format, load_foreign_generator  # NVlabs .pkl, rosinality .pt
 
     if foreign_format(spec) is not None:
-        return load_foreign_generator(spec, device)
-    data = load_checkpoint(spec)
-    return _build(Generator, data["G_kwargs"], data["G_ema"], device, spec)
+        G = load_foreign_generator(spec, device)
+    else:
+        data = load_checkpoint(spec)
+        G = _build(Generator, data["G_kwargs"], data["G_ema"], device, spec)
+    check_generator_output(G, spec)
+    return G
+
+
+def check_generator_output(G: Generator, source: str) -> None:
+    """CheckpointError if G draws NaN or Inf for a fixed test latent: finite weights can still
+    overflow, and such a model would play black frames. One forward pass, before the first frame."""
+    z = torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(0)).to(next(G.parameters()).device)
+    c = torch.zeros([1, G.c_dim], device=z.device)
+    if G.c_dim:
+        c[0, 0] = 1
+    with torch.no_grad():
+        img = G(z, c if G.c_dim else None, noise_mode="const")  # [1, C, R, R]
+    if not bool(torch.isfinite(img).all()):
+        raise CheckpointError(f"{source}: the generator draws non-finite pixels (NaN or Inf) for a test latent; "
+                              "the model is broken (overflowing weights?)")
 
 
 def load_discriminator(path, device) -> Discriminator | None:

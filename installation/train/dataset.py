@@ -21,6 +21,8 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image
 
+from installation.models.limits import MAX_RESOLUTION  # the largest model we would load
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 METADATA_NAME = "dataset.json"
 DATASET_FORMAT = "installation.dataset"
@@ -210,8 +212,9 @@ def make_dataset(src: str | None, res: int, out: str | os.PathLike, *, crops: in
     """Build a dataset of res x res PNGs at `out` (folder, or .zip if the name ends so)."""
     from tqdm import tqdm
 
-    if res < 4 or res & (res - 1):
-        raise DatasetError(f"--res {res}: expected a power of two >= 4 (the generator doubles resolution per block)")
+    if res < 4 or res > MAX_RESOLUTION or res & (res - 1):
+        raise DatasetError(f"--res {res}: expected a power of two in 4..{MAX_RESOLUTION} "
+                           "(the generator doubles resolution per block)")
     if crops is not None and crops < 1:
         raise DatasetError(f"--crops {crops}: expected a positive count")
     if max_scale is None:
