@@ -32,6 +32,7 @@ import torch
 
 from installation.config import Scene, ShowConfig
 from installation.params import Params
+from installation.record import take_path
 
 log = logging.getLogger(__name__)
 
@@ -466,9 +467,7 @@ class Show:
             path = default.parent / str(name)
         else:
             path = default
-        if path.exists() or not cfg.record.path and name is None:
-            path = path.with_name(f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
-        return path
+        return take_path(path, stamp=not cfg.record.path and name is None)  # never a name in use
 
     def start_recording(self, path: Path) -> None:
         from installation.record import VideoRecorder
