@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 _STOP = object()  # queue sentinel: no more frames
 FRAGMENT_MICROSECONDS = 1_000_000  # a full disk loses at most about this much of the end
-DISK_FULL_BYTES = 1 << 20  # an encoder error with less free space than this is a full disk
+DISK_FULL_BYTES = 1 << 20
+MAX_REPEATS_SECONDS = 60  # wall_clock: a stalled loop's frame fills at most this much video  # an encoder error with less free space than this is a full disk
 
 
 def partial_path(path: Path) -> Path:
@@ -103,10 +104,16 @@ class VideoRecorder:
         block: bool = False,
         audio_path=None,
         channels: int = 3,
+        wall_clock: bool = False,
+        clock=time.monotonic,
     ):
         """path: final .mp4; fps; size: (width, height) of the frames that will be written.
         channels: 3 (RGB) or 4 (RGBA: ffmpeg drops the alpha; the show writes RGBA because
-        reading RGBA back from GL is a plain copy, see ShaderChain.read_rgba)."""
+        reading RGBA back from GL is a plain copy, see ShaderChain.read_rgba).
+        wall_clock (live shows): the video follows the wall clock at `fps`, whatever rate frames
+        come at. Frame k of the video is the newest frame written by time k / fps: frames that
+        come faster (a loop woken by OSC) are skipped (`frames_paced`), and a slow loop's frame is
+        repeated to fill the time it took. Without it (offline renders) every frame is one frame."""
         width, height = (int(v) for v in size)
         if width < 1 or height < 1:
             raise ValueError(f"recording {path}: size {size}; expected (width, height) >= 1")
@@ -126,7 +133,12 @@ class VideoRecorder:
         self.block = bool(block)
         self.audio_path = Path(audio_path) if audio_path is not None else None
         self.temp_path = partial_path(self.path)
-        self.frames_written = 0  # only the writer thread counts these
+        self.frames_written = 0  # only the writer thread counts these (repeats included)
+        self.wall_clock = bool(wall_clock)
+        self._clock = clock
+        self._t0: float | None = None
+        self._last_slot = -1
+        self.frames_paced = 0  # wall_clock: frames skipped because their time slot was filled
         self._dropped_by_loop = 0  # queue full, closed, or after an error
         self._dropped_by_writer = 0  # taken from the queue after an error
         self.error: str | None = None
@@ -169,18 +181,37 @@ class VideoRecorder:
             )
         if self.channels == 4 and frame.shape[2] == 3:
             frame = np.concatenate([frame, np.full((h, w, 1), 255, np.uint8)], axis=2)
+        repeats = 1
+        if self.wall_clock:
+            repeats = self._slots_due()
+            if repeats == 0:
+                self.frames_paced += 1
+                return True  # this time slot already has its frame
         data = self._pad(frame[:, :, : self.channels])
         if copy:
             data = data.tobytes()  # a copy: the caller may reuse its buffer
+        item = data if repeats == 1 else (data, repeats)
         try:
             if self.block:
-                self._queue.put(data)
+                self._queue.put(item)
             else:
-                self._queue.put_nowait(data)
+                self._queue.put_nowait(item)
         except queue.Full:
             self._dropped_by_loop += 1
             return False
         return True
+
+    def _slots_due(self) -> int:
+        """wall_clock: how many video frames the frame written now fills (0: its slot is taken)."""
+        now = self._clock()
+        if self._t0 is None:
+            self._t0 = now
+        slot = round((now - self._t0) * self.fps)
+        if slot <= self._last_slot:
+            return 0
+        repeats = min(slot - self._last_slot, MAX_REPEATS_SECONDS * max(1, round(self.fps)))
+        self._last_slot = slot
+        return repeats
 
     def _pad(self, rgb: np.ndarray) -> np.ndarray:
         w, h = self.size
@@ -231,9 +262,11 @@ class VideoRecorder:
                 if item is _STOP:
                     break
                 in_hand = True
-                self._encode(gen, item)
+                data, repeats = item if isinstance(item, tuple) else (item, 1)
+                for _ in range(repeats):
+                    self._encode(gen, data)
+                    self.frames_written += 1
                 in_hand = False
-                self.frames_written += 1
             gen.close()  # ffmpeg finishes the file
             gen = None
         except Exception as e:

@@ -483,6 +483,7 @@ class Show:
             block=self.opt.offline,
             audio_path=self.opt.audio_file if self.opt.offline else None,
             channels=4,  # the frames come from ShaderChain.read_rgba
+            wall_clock=not self.opt.offline,  # live: the video follows the wall clock, whatever wakes the loop
         )
         log.info("recording to %s", path)
 

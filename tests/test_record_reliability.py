@@ -122,3 +122,48 @@ def test_disk_full_error_keeps_what_was_written_simulated(tmp_path, monkeypatch)
     assert rec.disk_full and rec.error.startswith("disk full: recording stopped at frame 12, kept")
     assert len(read_video(out)[0]) == rec.frames_kept == 12
     assert not partial_path(out).exists()
+
+
+# --- item 6: a live recording follows the wall clock -------------------------------------------
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_loop_woken_twice_per_frame_still_records_real_time(tmp_path):
+    # 10 s at fps 10, with the loop running at 20 frames a second (an OSC stream waking it).
+    clock = FakeClock()
+    out = tmp_path / "live.mp4"
+    with VideoRecorder(out, 10, (W, H), wall_clock=True, clock=clock, queue_size=1024) as rec:
+        for k in range(200):
+            clock.now = 100.0 + k / 20
+            rec.write(noise(k))
+    frames, fps = read_video(out)
+    # the last write is at 9.95 s, in the slot of frame 100 (nearest): 10.1 s of video, not 20 s
+    assert fps == 10 and len(frames) == 101
+    assert rec.frames_paced == 99
+
+
+def test_a_slow_loop_is_stretched_to_real_time(tmp_path):
+    # 2 s at fps 10 with the loop managing 4 frames a second: each frame fills its time.
+    clock = FakeClock()
+    out = tmp_path / "slow.mp4"
+    with VideoRecorder(out, 10, (W, H), wall_clock=True, clock=clock, queue_size=64) as rec:
+        for k in range(9):
+            clock.now = 100.0 + k * 0.25
+            rec.write(noise(k))
+    frames, _ = read_video(out)
+    assert len(frames) == rec.frames_written == 21  # slots 0..20 (k = 8 is at 2.0 s)
+
+
+def test_offline_recording_is_frame_exact(tmp_path):
+    clock = FakeClock()  # never moves: offline, time does not matter
+    with VideoRecorder(tmp_path / "r.mp4", 10, (W, H), block=True, clock=clock) as rec:
+        for k in range(7):
+            rec.write(noise(k))
+    assert len(read_video(rec.path)[0]) == 7

@@ -392,7 +392,9 @@ def test_sigterm_during_play_record_leaves_a_playable_mp4(tmp_path):
     recorded, dropped = _recorded(stdout)
     played = _frames_in(stdout, "play")
     video, _ = read_video(out)
-    assert recorded == len(video) > 0 and recorded + dropped == played
+    # A live recording follows the wall clock (frames paced out or repeated), so its frame count is
+    # not the loop's; none may be dropped for lack of room beyond what the loop played.
+    assert recorded == len(video) > 0 and dropped <= played
     assert not partial_path(out).exists()
 
 
