@@ -377,12 +377,16 @@ def parse_show_text(path: Path) -> dict:
         raise ShowConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
 
 
-def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ShowConfig:
-    """Read, override and validate a show file. Raises ShowConfigError naming file and key."""
+def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, reload: bool = False) -> ShowConfig:
+    """Read, override and validate a show file. Raises ShowConfigError naming file and key.
+    reload=True (a running show reads its file again): an empty file is an error, not the
+    defaults; editors empty a file for a moment while they save it."""
     path = Path(path)
     if not path.is_file():
         raise ShowConfigError(f"{path}: show file not found")
     data = parse_show_text(path)
+    if reload and not data:
+        raise ShowConfigError(f"{path}: the show file is empty (being saved?); the running show stays as it is")
     for text in overrides:
         key, value = parse_override(text)
         _apply_override(data, key, value)
