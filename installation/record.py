@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from installation import lifeline
+
 log = logging.getLogger(__name__)
 
 _STOP = object()  # queue sentinel: no more frames
@@ -154,9 +156,19 @@ class VideoRecorder:
             self.temp_path.touch()
         except OSError as e:
             self._fail(f"cannot write {self.temp_path}: {e}")
-        # A daemon thread: if the program dies without close(), the .partial file stays partial.
+        # A daemon thread: if the program dies without close(), the .partial file stays partial
+        # (but plays: the mp4 is fragmented). An abrupt end that still runs Python (the display
+        # lost) closes it through lifeline's last words.
         self._thread = threading.Thread(target=self._run, name=f"recorder:{self.path.name}", daemon=True)
         self._thread.start()
+        self._lifeline = lifeline.register(self._close_on_abrupt_end)
+
+    def _close_on_abrupt_end(self, reason: str) -> None:
+        self.close()
+        if self.error is None:
+            log.error("%s: recording finalised: %s (%d frames)", reason, self.path, self.frames_written)
+        else:
+            log.error("%s: recording %s: %s", reason, self.path, self.error)
 
     @property
     def frames_dropped(self) -> int:
@@ -307,6 +319,7 @@ class VideoRecorder:
             if self._closed:
                 return self.path
             self._closed = True
+            lifeline.unregister(self._lifeline)
             self._queue.put(_STOP)  # waits for room: the writer is draining
             self._thread.join()
             if self.error is None:
