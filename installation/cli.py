@@ -465,6 +465,7 @@ def dream(image, net, list_net, weights, checkpoint, layer, objective, octaves, 
     from installation.dream import MAX_DREAM_PIXELS, dream_image, load_image, tensor_to_uint8
 
     _check_image_out(out, "--out")
+    _make_out_folder(out, "--out")
     try:
         img = load_image(image, max_side=size, max_pixels=MAX_DREAM_PIXELS).to(dev)
     except (ValueError, FileNotFoundError) as e:
@@ -475,7 +476,6 @@ def dream(image, net, list_net, weights, checkpoint, layer, objective, octaves, 
                              iterations=iterations, step=step, jitter=jitter, smooth_sigma=smooth, seed=seed)
     except (KeyError, ValueError, FileNotFoundError) as e:
         raise UserError(str(e).strip("'\"")) from None
-    _make_out_folder(out, "--out")
     try:
         Image.fromarray(tensor_to_uint8(result)).save(out)
     except OSError as e:

@@ -72,6 +72,19 @@ def test_dream_unknown_output_extension_fails_before_dreaming(tmp_path, tiny_che
     assert not ran
 
 
+def test_dream_out_folder_that_cannot_be_made_fails_before_dreaming(tmp_path, tiny_checkpoint, monkeypatch):
+    import installation.dream as dream_module
+
+    small = tmp_path / "small.png"
+    Image.new("RGB", (16, 16)).save(small)
+    (tmp_path / "afile").write_text("x")
+    ran = []
+    monkeypatch.setattr(dream_module, "dream_image", lambda *a, **k: ran.append(1))
+    result = _run("dream", small, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "afile" / "o.png")
+    _one_line_error(result, "o.png", "cannot create its folder")
+    assert not ran
+
+
 # --- render, dataset (item 10) ---------------------------------------------------------------
 
 
