@@ -12,9 +12,10 @@ the first frame.
 from __future__ import annotations
 
 import re
+import reprlib
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -37,6 +38,13 @@ def live(default: float, lo: float, hi: float, doc: str, smoothing: float = 0.15
     )
 
 
+# Bounds on what a show file may list (a 1.4 M-seed file took minutes to set up).
+MAX_SEED = 2**32 - 1        # numpy.random.RandomState(seed), as NVlabs' generate.py
+MAX_KEYFRAMES = 4096        # seeds or w files in one trajectory
+MAX_ENTRIES = 1024          # mappings, scenes, cues, allowed networks
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -46,7 +54,7 @@ class ShowSection(Section):
     width: int = Field(1280, ge=16, le=8192, description="Output width in pixels (window and recording).")
     height: int = Field(720, ge=16, le=8192, description="Output height in pixels (window and recording).")
     fps: float = Field(30.0, gt=0, le=240, description="Display and recording frame rate.")
-    seed: int = Field(0, ge=0, description="Seeds every random choice of the show, so renders repeat exactly.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seeds every random choice of the show, so renders repeat exactly.")
     render_scale: float = Field(
         1.0, ge=0.25, le=1.0,
         description="Warp and feedback are drawn at this fraction of width x height, then upscaled (0.5: ~2x faster on a CPU renderer).",
@@ -83,8 +91,9 @@ class LatentSection(Section):
     mode: Literal["slerp_z", "lerp_w", "walk"] = Field(
         "slerp_z", description="slerp_z: great circles between keyframe z's; lerp_w: straight lines in W; walk: smooth random walk."
     )
-    seeds: list[int] = Field([1, 2, 3, 4, 5, 6], description="Keyframes as NVlabs-compatible seeds.")
-    w_files: list[str] = Field([], description="Keyframes as saved w's (.npy, e.g. from `installation project`), relative to the show file.")
+    seeds: list[Seed] = Field([1, 2, 3, 4, 5, 6], max_length=MAX_KEYFRAMES,
+                              description="Keyframes as NVlabs-compatible seeds (each 0..2^32-1).")
+    w_files: list[str] = Field([], max_length=MAX_KEYFRAMES, description="Keyframes as saved w's (.npy, e.g. from `installation project`), relative to the show file.")
     seconds_per_keyframe: float = Field(6.0, gt=0, description="Travel time from one keyframe to the next at speed 1.")
     loop: bool = Field(True, description="Return from the last keyframe to the first, seamlessly.")
     speed: float = live(1.0, 0.0, 8.0, "Multiplier on the travel speed; 0 holds the current image.")
@@ -144,7 +153,7 @@ class OscSection(Section):
     enabled: bool = Field(True, description="Listen for OSC messages.")
     host: str = Field("127.0.0.1", description="Address to bind. Anything but loopback needs `allow`.")
     port: int = Field(9000, ge=1, le=65535, description="UDP port.")
-    allow: list[str] = Field([], description="Source addresses or networks (CIDR) allowed when bound beyond loopback.")
+    allow: list[str] = Field([], max_length=MAX_ENTRIES, description="Source addresses or networks (CIDR) allowed when bound beyond loopback.")
     status_to: str | None = Field(None, description="'host:port' that receives /installation/status every second.")
 
     @field_validator("host")
@@ -247,8 +256,8 @@ class Scene(Section):
     grade: GradeValues = Field(default_factory=GradeValues, description="Grade parameters.")
     dream: DreamValues = Field(default_factory=DreamValues, description="Dream parameters.")
     audio: AudioValues = Field(default_factory=AudioValues, description="Audio modulation parameters.")
-    seeds: list[int] | None = Field(None, description="Keyframe seeds for this scene, instead of the show's latent.seeds and w_files (none: the show's).")
-    mappings: list[Mapping] | None = Field(None, description="Mappings for this scene (none: the show's mappings).")
+    seeds: list[Seed] | None = Field(None, max_length=MAX_KEYFRAMES, description="Keyframe seeds for this scene, instead of the show's latent.seeds and w_files (none: the show's).")
+    mappings: list[Mapping] | None = Field(None, max_length=MAX_ENTRIES, description="Mappings for this scene (none: the show's mappings).")
 
     def values(self) -> dict[str, float]:
         """{'section.name': value} of every parameter this scene sets."""
@@ -280,11 +289,11 @@ class ShowConfig(Section):
     dream: DreamSection = Field(default_factory=DreamSection, description="Live DeepDream.")
     osc: OscSection = Field(default_factory=OscSection, description="OSC control.")
     audio: AudioSection = Field(default_factory=AudioSection, description="Audio analysis.")
-    mappings: list[Mapping] = Field([], description="Feature -> parameter mappings.")
+    mappings: list[Mapping] = Field([], max_length=MAX_ENTRIES, description="Feature -> parameter mappings.")
     record: RecordSection = Field(default_factory=RecordSection, description="Recording.")
     gallery: GallerySection = Field(default_factory=GallerySection, description="Unattended operation.")
-    scenes: dict[str, Scene] = Field({}, description="Named looks: [scenes.<name>] with parameter values, seeds, mappings.")
-    cues: list[Cue] = Field([], description="The cue list: [[cues]] scene, fade, hold; OSC and keys step through it.")
+    scenes: dict[str, Scene] = Field({}, max_length=MAX_ENTRIES, description="Named looks: [scenes.<name>] with parameter values, seeds, mappings.")
+    cues: list[Cue] = Field([], max_length=MAX_ENTRIES, description="The cue list: [[cues]] scene, fade, hold; OSC and keys step through it.")
 
     # Where the show file lives; relative paths in the file resolve against it. Not a key.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder of the show file.")
@@ -295,15 +304,22 @@ class ShowConfig(Section):
         return p if p.is_absolute() else (self.base_dir / p).resolve()
 
 
+MAX_REPORTED_ERRORS = 20
+
+
 def _format_errors(source: str, err: ValidationError) -> str:
     lines = [f"{source}: invalid show file"]
-    for e in err.errors():
+    errors = err.errors()
+    for e in errors[:MAX_REPORTED_ERRORS]:
         key = ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
             lines.append(f"  unknown key '{key}'")
         else:
             got = e.get("input")
-            lines.append(f"  key '{key}': {e['msg']} (got {got!r})")
+            got = reprlib.repr(got) if isinstance(got, (list, dict)) else repr(got)  # a long list: its first items
+            lines.append(f"  key '{key}': {e['msg']} (got {got})")
+    if len(errors) > MAX_REPORTED_ERRORS:
+        lines.append(f"  ... and {len(errors) - MAX_REPORTED_ERRORS} more")
     return "\n".join(lines)
 
 
@@ -319,6 +335,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    except RecursionError:
+        raise ShowConfigError(f"--set {key}: the value is nested too deeply") from None
     return key.split("."), value
 
 
@@ -331,15 +349,44 @@ def _apply_override(data: dict, path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
-def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ShowConfig:
-    """Read, override and validate a show file. Raises ShowConfigError naming file and key."""
+# A show file is a page of settings; 1 MB is thousands of keyframes. Larger files are refused
+# before they are parsed (a 10 MB file took minutes to set up).
+MAX_SHOW_BYTES = 1 << 20
+
+
+def parse_show_text(path: Path) -> dict:
+    """The TOML of a show file; ShowConfigError naming the file if it is too big, not UTF-8 or not TOML."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_SHOW_BYTES + 1)
+    except OSError as e:
+        raise ShowConfigError(f"{path}: cannot read the show file ({e.strerror or e})") from None
+    if len(raw) > MAX_SHOW_BYTES:
+        raise ShowConfigError(f"{path}: the show file is larger than {MAX_SHOW_BYTES // 1024} KB; "
+                              "expected a page of settings")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ShowConfigError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                              "save the show file as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ShowConfigError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ShowConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+
+
+def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, reload: bool = False) -> ShowConfig:
+    """Read, override and validate a show file. Raises ShowConfigError naming file and key.
+    reload=True (a running show reads its file again): an empty file is an error, not the
+    defaults; editors empty a file for a moment while they save it."""
     path = Path(path)
     if not path.is_file():
         raise ShowConfigError(f"{path}: show file not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ShowConfigError(f"{path}: not valid TOML: {e}") from None
+    data = parse_show_text(path)
+    if reload and not data:
+        raise ShowConfigError(f"{path}: the show file is empty (being saved?); the running show stays as it is")
     for text in overrides:
         key, value = parse_override(text)
         _apply_override(data, key, value)

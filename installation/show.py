@@ -32,6 +32,7 @@ import torch
 
 from installation.config import Scene, ShowConfig
 from installation.params import Params
+from installation.record import take_path
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class ShowStats:
     reloads: int = 0
     reload_errors: int = 0
     actions_dropped: int = 0
+    interrupted_by: int | None = None  # the signal that stopped the run (SIGINT / SIGTERM), if one did
 
 
 class OnceLog:
@@ -185,6 +187,8 @@ class Show:
         self._latent_fade = [0.0, 0.0]
         self._last_w: torch.Tensor | None = None  # [1, num_ws, w_dim] the newest w asked for
         self._show_stamp = _file_stamp(self.show_path)
+        self._show_pending = self._show_stamp  # a changed file is read once it stays unchanged for a poll
+        self._shader_error_shown = False
         self._last_reload_error: str | None = None
         self._last_logged: dict[str, float] = {}  # step -> when it last logged an error
         self._last_reload_at = -1e9
@@ -465,9 +469,7 @@ class Show:
             path = default.parent / str(name)
         else:
             path = default
-        if path.exists() or not cfg.record.path and name is None:
-            path = path.with_name(f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
-        return path
+        return take_path(path, stamp=not cfg.record.path and name is None)  # never a name in use
 
     def start_recording(self, path: Path) -> None:
         from installation.record import VideoRecorder
@@ -483,6 +485,7 @@ class Show:
             block=self.opt.offline,
             audio_path=self.opt.audio_file if self.opt.offline else None,
             channels=4,  # the frames come from ShaderChain.read_rgba
+            wall_clock=not self.opt.offline,  # live: the video follows the wall clock, whatever wakes the loop
         )
         log.info("recording to %s", path)
 
@@ -520,7 +523,7 @@ class Show:
             raise ValueError("this show was not started from a file; nothing to reload")
         self._last_reload_at = time.monotonic()
         try:
-            new = load_show(self.show_path, self.opt.overrides)
+            new = load_show(self.show_path, self.opt.overrides, reload=True)
             w_files = self._load_w_files(new)
             check_mappings(new, self.params)
         except Exception as e:  # noqa: BLE001 - any bad edit: keep the last good version
@@ -556,14 +559,23 @@ class Show:
         stamp = _file_stamp(self.show_path)
         if stamp is None or stamp == self._show_stamp:  # missing: an editor mid-save; wait
             return
+        if stamp != self._show_pending:  # changed since the last look: maybe still being written
+            self._show_pending = stamp
+            return
         self._show_stamp = stamp
         self.reload_show()
 
     def _reload_shaders(self) -> None:
         # The shader library logs each failed edit once (file:line); here it is also shown.
-        for message in self.chain.reload_if_changed():
+        errors = self.chain.reload_if_changed()
+        for message in errors:
             self.stats.reload_errors += 1
+            self._shader_error_shown = True
             self._show_problem(f"shader error: {message.splitlines()[0]}")
+        if not errors and self._shader_error_shown and not self.chain.library.failing:  # all fixed
+            self._shader_error_shown = False
+            last = self._last_reload_error
+            self._show_problem(None if last is None else f"show file error: {last.splitlines()[-1].strip()}")
 
     def _show_problem(self, message: str | None) -> None:
         """Outside gallery mode, a problem is also shown in the window title (None clears it)."""

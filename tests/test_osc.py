@@ -147,7 +147,9 @@ def test_status_query_and_periodic_status(params):
         asker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         asker.settimeout(WAIT)
         asker.sendto(b"junk", ("127.0.0.1", srv.port))
-        asker.sendto(OscMessageBuilder("/installation/status").build().dgram, ("127.0.0.1", srv.port))
+        query = OscMessageBuilder("/installation/status")
+        query.add_arg("." * 64)  # a reply is never larger than what its sender sent (no amplification)
+        asker.sendto(query.build().dgram, ("127.0.0.1", srv.port))
         reply = OscMessage(asker.recvfrom(65536)[0])
         assert reply.address == "/installation/status"
         assert reply.params[4] == 1  # the junk datagram is a dropped message

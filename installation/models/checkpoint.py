@@ -2,13 +2,18 @@
 
     {"format": "installation.stylegan2", "version": 1,
      "G_kwargs": G_ema.init_kwargs, "D_kwargs": D.init_kwargs | None,
-     "G_ema": state_dict, "G": state_dict | None, "D": state_dict | None, "extra": {...}}
+     "G_ema": state_dict, "G": state_dict | None, "D": state_dict | None, "extra": {...},
+     "checksum": {"G_ema": sha256 hex, "G": ..., "D": ...}}
 
-The kwargs rebuild the networks, so loading needs no guessing. Writes are atomic.
+The kwargs rebuild the networks, so loading needs no guessing. Writes are atomic. The checksum
+covers every tensor (name, dtype, shape, bytes) and is verified on load: a corrupted file is an
+error, not a black picture. Files written before checksums existed (no "checksum" key) still load;
+non-finite weights are an error in every file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import warnings
@@ -16,6 +21,11 @@ from pathlib import Path
 
 import torch
 
+from installation.models.limits import (
+    check_discriminator_kwargs,
+    check_generator_kwargs,
+    refuse_sizing_globals_in_file,
+)
 from installation.models.stylegan2 import Discriminator, Generator
 
 FORMAT = "installation.stylegan2"
@@ -68,6 +78,7 @@ def save_checkpoint(path, *, G_ema, G=None, D=None, extra: dict | None = None) -
         "D": _cpu_state(D) if D is not None else None,
         "extra": extra or {},
     }
+    data["checksum"] = {key: state_checksum(data[key]) for key in ("G_ema", "G", "D") if data[key] is not None}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -82,11 +93,53 @@ def _cpu_state(module: torch.nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
+def state_checksum(state: dict) -> str:
+    """sha256 over a state_dict's tensors in name order: name, dtype, shape and bytes of each."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name]
+        if not isinstance(t, torch.Tensor):
+            raise CheckpointError(f"weight {name!r} is a {type(t).__name__}, expected a tensor")
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def check_finite(state: dict, source: str, what: str) -> None:
+    """CheckpointError naming the first tensor with NaN or Inf (a model that would draw black frames)."""
+    for name, t in state.items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{source}: {what} weight {name!r} has non-finite values (NaN or Inf); "
+                                  "the model is broken")
+
+
+def _verify_checksums(data: dict, path) -> None:
+    sums = data.get("checksum")
+    if sums is None:
+        return  # written before checksums existed (e.g. the shipped hubble64.pt): loads, finiteness still checked
+    if not isinstance(sums, dict):
+        raise CheckpointError(f"{path}: checkpoint checksum is a {type(sums).__name__}, expected a table")
+    for key in ("G_ema", "G", "D"):
+        state = data.get(key)
+        if state is None and key not in sums:
+            continue
+        expected = sums.get(key)
+        try:
+            actual = state_checksum(state) if isinstance(state, dict) else None
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {key}: {e}") from None
+        if actual is None or actual != expected:
+            raise CheckpointError(f"{path}: checksum mismatch in {key!r}: the file is corrupted "
+                                  "(its weights are not the ones that were saved)")
+
+
 def load_checkpoint(path) -> dict:
     """Read one of our checkpoints (weights_only=True). CheckpointError naming the file if it is not one."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    refuse_sizing_globals_in_file(path, str(path))
     try:
         with warnings.catch_warnings():  # foreign pickles trigger protocol warnings before the error
             warnings.simplefilter("ignore", UserWarning)
@@ -105,10 +158,18 @@ def load_checkpoint(path) -> dict:
     for key in ("G_kwargs", "G_ema"):
         if not isinstance(data.get(key), dict):
             raise CheckpointError(f"{path}: checkpoint is missing {key!r}")
+    _verify_checksums(data, path)
     return data
 
 
+def check_kwargs(cls, kwargs, source: str) -> None:
+    """CheckpointError naming the file and key unless cls(**kwargs) is a sanely sized network."""
+    (check_generator_kwargs if cls is Generator else check_discriminator_kwargs)(kwargs, source)
+
+
 def _build(cls, kwargs: dict, state: dict, device, source: str):
+    check_kwargs(cls, kwargs, source)  # before building: the file's sizes are untrusted
+    check_finite(state, source, cls.__name__)
     try:
         net = cls(**kwargs)
         net.load_state_dict(state)
@@ -127,9 +188,26 @@ def load_generator(path_or_spec, device) -> Generator:
     from installation.models.convert import foreign_format, load_foreign_generator  # NVlabs .pkl, rosinality .pt
 
     if foreign_format(spec) is not None:
-        return load_foreign_generator(spec, device)
-    data = load_checkpoint(spec)
-    return _build(Generator, data["G_kwargs"], data["G_ema"], device, spec)
+        G = load_foreign_generator(spec, device)
+    else:
+        data = load_checkpoint(spec)
+        G = _build(Generator, data["G_kwargs"], data["G_ema"], device, spec)
+    check_generator_output(G, spec)
+    return G
+
+
+def check_generator_output(G: Generator, source: str) -> None:
+    """CheckpointError if G draws NaN or Inf for a fixed test latent: finite weights can still
+    overflow, and such a model would play black frames. One forward pass, before the first frame."""
+    z = torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(0)).to(next(G.parameters()).device)
+    c = torch.zeros([1, G.c_dim], device=z.device)
+    if G.c_dim:
+        c[0, 0] = 1
+    with torch.no_grad():
+        img = G(z, c if G.c_dim else None, noise_mode="const")  # [1, C, R, R]
+    if not bool(torch.isfinite(img).all()):
+        raise CheckpointError(f"{source}: the generator draws non-finite pixels (NaN or Inf) for a test latent; "
+                              "the model is broken (overflowing weights?)")
 
 
 def load_discriminator(path, device) -> Discriminator | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from installation.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from installation.models.checkpoint import CheckpointError, check_finite, check_kwargs, load_checkpoint, save_checkpoint
 from installation.models.ops import normalize_2nd_moment
 from installation.models.stylegan2 import Discriminator, Generator, channels_for
 
@@ -88,6 +88,8 @@ def channel_config(channels: dict[int, int], source: str, hint: tuple | None = N
 def build_from_state(cls, kwargs: dict, state: dict, source: str, what: str):
     """cls(**kwargs) with every weight taken from `state`, strictly: a missing, extra or
     mis-shaped tensor is an error naming the key. Eval mode, no grads, on the CPU."""
+    check_kwargs(cls, kwargs, source)
+    check_finite(state, source, what)
     try:
         net = cls(**kwargs)
     except (TypeError, ValueError) as e:
