@@ -85,12 +85,15 @@ verbose_option = click.option("-v", "--verbose", is_flag=True, help="Log debug m
 
 
 def _run_show(show_file, overrides, **kw):
-    from installation.runner import ShowSetupError, run_show
+    from installation.runner import SetupInterrupted, ShowSetupError, run_show
 
     try:
         return run_show(show_file, overrides, **kw)
     except ShowSetupError as e:
         raise UserError(str(e)) from None
+    except SetupInterrupted as e:
+        click.echo(f"{show_file}: interrupted by signal {e.signum} during set-up; nothing was played", err=True)
+        sys.exit(128 + e.signum)
 
 
 def _report(stats, what: str) -> None:
@@ -183,12 +186,16 @@ def render(show_file, overrides, out, seconds, audio, verbose):
     _load_show_or_fail(show_file, overrides)
     from installation.show import ShowOptions
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _make_out_folder(out, "--out")
     opts = ShowOptions(headless=True, offline=True, record=out, audio_file=audio, progress=True)
     stats = _run_show(show_file, overrides, options=opts, seconds=seconds)
     _report(stats, "render")
     if stats.record_error is not None:
         raise UserError(f"{out}: the video was not written completely")
+    if stats.interrupted_by is not None:  # the frames so far are kept, playable; the render is not complete
+        click.echo(f"render interrupted by signal {stats.interrupted_by}: kept {stats.recorded} frames "
+                   f"in {out}", err=True)
+        sys.exit(128 + stats.interrupted_by)
 
 
 # --- training: dataset, train, metrics, project (installation/train, installation/project.py) ---
@@ -289,6 +296,27 @@ def _shipped_checkpoint() -> Path | None:
     return path if path.is_file() else None
 
 
+def _make_out_folder(path: Path, option: str) -> None:
+    """Create the folder an output file goes into; UserError naming it if that is impossible."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{option} {path}: cannot create its folder {path.parent} ({e.strerror or e})") from None
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a folder; expected a file name")
+
+
+def _check_image_out(path: Path, option: str) -> None:
+    """UserError before any work if PIL cannot write an image with this file's extension."""
+    from PIL import Image
+
+    Image.init()
+    ext = path.suffix.lower()
+    if ext not in Image.registered_extensions() or Image.registered_extensions()[ext] not in Image.SAVE:
+        raise UserError(f"{option} {path}: cannot write images with extension {ext or '(none)'!r}; "
+                        "use .png, .jpg, .webp, .tif or .bmp")
+
+
 def _open_dreamer(net, device, checkpoint, weights):
     from installation.dreamers import load_dreamer
 
@@ -341,17 +369,24 @@ def dream(image, net, list_net, weights, checkpoint, layer, objective, octaves, 
         raise UserError("give IMAGE and --out OUT.png (or --list-layers NET)")
     from PIL import Image
 
-    from installation.dream import dream_image, load_image, tensor_to_uint8
+    from installation.dream import MAX_DREAM_PIXELS, dream_image, load_image, tensor_to_uint8
 
+    _check_image_out(out, "--out")
+    _make_out_folder(out, "--out")
+    try:
+        img = load_image(image, max_side=size, max_pixels=MAX_DREAM_PIXELS).to(dev)
+    except (ValueError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
     d = _open_dreamer(net, dev, checkpoint, weights)
     try:
-        img = load_image(image, max_side=size).to(dev)
         result = dream_image(img, d, layer, objective, octaves=octaves, octave_scale=octave_scale,
                              iterations=iterations, step=step, jitter=jitter, smooth_sigma=smooth, seed=seed)
     except (KeyError, ValueError, FileNotFoundError) as e:
         raise UserError(str(e).strip("'\"")) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(tensor_to_uint8(result)).save(out)
+    try:
+        Image.fromarray(tensor_to_uint8(result)).save(out)
+    except OSError as e:
+        raise UserError(f"{out}: cannot write the image ({e.strerror or e})") from None
     click.echo(f"wrote {out} ({result.shape[-1]}x{result.shape[-2]}, {d.name}, layer {layer or d.default_layer})")
 
 

@@ -1,8 +1,8 @@
 """The show schema: one validated TOML file per show, plus `--set a.b=v` overrides.
 
 Every field has a comment (its `description`). Fields made with `live(...)` are live
-parameters, and this module owns their table (`live_specs`) and the typed, frozen `Frame`
-built from it (`frame.warp.swirl`), which `params.Params.snapshot` hands the frame loop.
+parameters (`live_fields`); installation/live.py builds their table and the typed, frozen
+`Frame` (`frame.warp.swirl`) from them, which `params.Params.snapshot` hands the frame loop.
 OSC addresses them as `/installation/<section>/<name>`, shaders name their uniforms after
 them, and their range is the clamp range. The README's OSC address list is generated from
 this file, so it is the one source of truth.
@@ -14,11 +14,10 @@ the first frame.
 from __future__ import annotations
 
 import re
+import reprlib
 import tomllib
-from dataclasses import dataclass, make_dataclass
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -43,6 +42,13 @@ def live(default: float, lo: float, hi: float, doc: str, smoothing: float = 0.15
     )
 
 
+# Bounds on what a show file may list (a 1.4 M-seed file took minutes to set up).
+MAX_SEED = 2**32 - 1        # numpy.random.RandomState(seed), as NVlabs' generate.py
+MAX_KEYFRAMES = 4096        # seeds or w files in one trajectory
+MAX_ENTRIES = 1024          # mappings, scenes, cues, allowed networks
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -52,7 +58,7 @@ class ShowSection(Section):
     width: int = Field(1280, ge=16, le=8192, description="Output width in pixels (window and recording).")
     height: int = Field(720, ge=16, le=8192, description="Output height in pixels (window and recording).")
     fps: float = Field(30.0, gt=0, le=240, description="Display and recording frame rate.")
-    seed: int = Field(0, ge=0, description="Seeds every random choice of the show, so renders repeat exactly.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seeds every random choice of the show, so renders repeat exactly.")
     render_scale: float = Field(
         1.0, ge=0.25, le=1.0,
         description="Warp and feedback are drawn at this fraction of width x height, then upscaled (0.5: ~2x faster on a CPU renderer).",
@@ -86,8 +92,9 @@ class LatentSection(Section):
     mode: Literal["slerp_z", "lerp_w", "walk"] = Field(
         "slerp_z", description="slerp_z: great circles between keyframe z's; lerp_w: straight lines in W; walk: smooth random walk."
     )
-    seeds: list[int] = Field([1, 2, 3, 4, 5, 6], description="Keyframes as NVlabs-compatible seeds.")
-    w_files: list[str] = Field([], description="Keyframes as saved w's (.npy, e.g. from `installation project`), relative to the show file.")
+    seeds: list[Seed] = Field([1, 2, 3, 4, 5, 6], max_length=MAX_KEYFRAMES,
+                              description="Keyframes as NVlabs-compatible seeds (each 0..2^32-1).")
+    w_files: list[str] = Field([], max_length=MAX_KEYFRAMES, description="Keyframes as saved w's (.npy, e.g. from `installation project`), relative to the show file.")
     seconds_per_keyframe: float = Field(6.0, gt=0, description="Travel time from one keyframe to the next at speed 1.")
     loop: bool = Field(True, description="Return from the last keyframe to the first, seamlessly.")
     speed: float = live(1.0, 0.0, 8.0, "Multiplier on the travel speed; 0 holds the current image.")
@@ -147,7 +154,7 @@ class OscSection(Section):
     enabled: bool = Field(True, description="Listen for OSC messages.")
     host: str = Field("127.0.0.1", description="Address to bind. Anything but loopback needs `allow`.")
     port: int = Field(9000, ge=1, le=65535, description="UDP port.")
-    allow: list[str] = Field([], description="Source addresses or networks (CIDR) allowed when bound beyond loopback.")
+    allow: list[str] = Field([], max_length=MAX_ENTRIES, description="Source addresses or networks (CIDR) allowed when bound beyond loopback.")
     status_to: str | None = Field(None, description="'host:port' that receives /installation/status every second.")
 
     @field_validator("host")
@@ -242,13 +249,13 @@ class Scene(Section):
     grade: GradeValues = Field(default_factory=GradeValues, description="Grade parameters.")
     dream: DreamValues = Field(default_factory=DreamValues, description="Dream parameters.")
     audio: AudioValues = Field(default_factory=AudioValues, description="Audio modulation parameters.")
-    seeds: list[int] | None = Field(None, description="Keyframe seeds for this scene, instead of the show's latent.seeds and w_files (none: the show's).")
-    mappings: list[Mapping] | None = Field(None, description="Mappings for this scene (none: the show's mappings).")
+    seeds: list[Seed] | None = Field(None, max_length=MAX_KEYFRAMES, description="Keyframe seeds for this scene, instead of the show's latent.seeds and w_files (none: the show's).")
+    mappings: list[Mapping] | None = Field(None, max_length=MAX_ENTRIES, description="Mappings for this scene (none: the show's mappings).")
 
     def values(self) -> dict[str, float]:
         """{'section.name': value} of every parameter this scene sets."""
         out = {}
-        for section in SECTION_VALUES:  # every section with live fields
+        for section in dict.fromkeys(s for s, _, _ in live_fields()):  # every section with live fields
             for name, v in getattr(self, section).model_dump().items():
                 if v is not None:
                     out[f"{section}.{name}"] = float(v)
@@ -275,11 +282,11 @@ class ShowConfig(Section):
     dream: DreamSection = Field(default_factory=DreamSection, description="Live DeepDream.")
     osc: OscSection = Field(default_factory=OscSection, description="OSC control.")
     audio: AudioSection = Field(default_factory=AudioSection, description="Audio analysis.")
-    mappings: list[Mapping] = Field([], description="Feature -> parameter mappings.")
+    mappings: list[Mapping] = Field([], max_length=MAX_ENTRIES, description="Feature -> parameter mappings.")
     record: RecordSection = Field(default_factory=RecordSection, description="Recording.")
     gallery: GallerySection = Field(default_factory=GallerySection, description="Unattended operation.")
-    scenes: dict[str, Scene] = Field({}, description="Named looks: [scenes.<name>] with parameter values, seeds, mappings.")
-    cues: list[Cue] = Field([], description="The cue list: [[cues]] scene, fade, hold; OSC and keys step through it.")
+    scenes: dict[str, Scene] = Field({}, max_length=MAX_ENTRIES, description="Named looks: [scenes.<name>] with parameter values, seeds, mappings.")
+    cues: list[Cue] = Field([], max_length=MAX_ENTRIES, description="The cue list: [[cues]] scene, fade, hold; OSC and keys step through it.")
 
     # Where the show file lives; relative paths in the file resolve against it. Not a key.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder of the show file.")
@@ -290,15 +297,22 @@ class ShowConfig(Section):
         return p if p.is_absolute() else (self.base_dir / p).resolve()
 
 
+MAX_REPORTED_ERRORS = 20
+
+
 def _format_errors(source: str, err: ValidationError) -> str:
     lines = [f"{source}: invalid show file"]
-    for e in err.errors():
+    errors = err.errors()
+    for e in errors[:MAX_REPORTED_ERRORS]:
         key = ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
             lines.append(f"  unknown key '{key}'")
         else:
             got = e.get("input")
-            lines.append(f"  key '{key}': {e['msg']} (got {got!r})")
+            got = reprlib.repr(got) if isinstance(got, (list, dict)) else repr(got)  # a long list: its first items
+            lines.append(f"  key '{key}': {e['msg']} (got {got})")
+    if len(errors) > MAX_REPORTED_ERRORS:
+        lines.append(f"  ... and {len(errors) - MAX_REPORTED_ERRORS} more")
     return "\n".join(lines)
 
 
@@ -314,6 +328,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    except RecursionError:
+        raise ShowConfigError(f"--set {key}: the value is nested too deeply") from None
     return key.split("."), value
 
 
@@ -326,15 +342,44 @@ def _apply_override(data: dict, path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
-def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ShowConfig:
-    """Read, override and validate a show file. Raises ShowConfigError naming file and key."""
+# A show file is a page of settings; 1 MB is thousands of keyframes. Larger files are refused
+# before they are parsed (a 10 MB file took minutes to set up).
+MAX_SHOW_BYTES = 1 << 20
+
+
+def parse_show_text(path: Path) -> dict:
+    """The TOML of a show file; ShowConfigError naming the file if it is too big, not UTF-8 or not TOML."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_SHOW_BYTES + 1)
+    except OSError as e:
+        raise ShowConfigError(f"{path}: cannot read the show file ({e.strerror or e})") from None
+    if len(raw) > MAX_SHOW_BYTES:
+        raise ShowConfigError(f"{path}: the show file is larger than {MAX_SHOW_BYTES // 1024} KB; "
+                              "expected a page of settings")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ShowConfigError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                              "save the show file as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ShowConfigError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ShowConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+
+
+def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, reload: bool = False) -> ShowConfig:
+    """Read, override and validate a show file. Raises ShowConfigError naming file and key.
+    reload=True (a running show reads its file again): an empty file is an error, not the
+    defaults; editors empty a file for a moment while they save it."""
     path = Path(path)
     if not path.is_file():
         raise ShowConfigError(f"{path}: show file not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ShowConfigError(f"{path}: not valid TOML: {e}") from None
+    data = parse_show_text(path)
+    if reload and not data:
+        raise ShowConfigError(f"{path}: the show file is empty (being saved?); the running show stays as it is")
     for text in overrides:
         key, value = parse_override(text)
         _apply_override(data, key, value)
@@ -343,109 +388,14 @@ def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     return validate_show(data, source=str(path), base_dir=path.resolve().parent)
 
 
-# --- the live table (params.Params, OSC and the docs read it from here) ---------------
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    key: str  # "section.name"
-    lo: float
-    hi: float
-    default: float
-    smoothing: float  # seconds
-    doc: str
-
-    @property
-    def address(self) -> str:
-        return "/installation/" + self.key.replace(".", "/")
-
-
-def live_specs() -> list[ParamSpec]:
-    """The live table: every live parameter of the schema, in schema order."""
-    return list(_LIVE_SPECS)
-
-
-def _live_table() -> tuple[ParamSpec, ...]:
-    specs = []
+def live_fields():
+    """(section, name, field) of every live parameter, in schema order: the one walk over the schema
+    that the live table (installation/live.py) and the checks below are built from."""
     for section_name, section_field in ShowConfig.model_fields.items():
         for name, f in (getattr(section_field.annotation, "model_fields", None) or {}).items():
             extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
             if extra.get("live"):
-                specs.append(ParamSpec(key=f"{section_name}.{name}", lo=float(extra["lo"]), hi=float(extra["hi"]),
-                                       default=float(f.default), smoothing=float(extra["smoothing"]),
-                                       doc=f.description or ""))
-    return tuple(specs)
-
-
-_LIVE_SPECS = _live_table()
-
-
-def _frame_types() -> tuple[type, dict[str, type]]:
-    """One frozen dataclass per section with live fields (`LiveWarp(swirl=..., ...)`), and
-    `Frame` holding one of each (`frame.warp.swirl`). Built from the schema: nothing to keep in step."""
-    fields: dict[str, list[str]] = {}
-    for spec in _LIVE_SPECS:
-        section, name = spec.key.split(".")
-        fields.setdefault(section, []).append(name)
-    sections = {
-        section: make_dataclass(f"Live{section.capitalize()}", [(n, float) for n in names], frozen=True)
-        for section, names in fields.items()
-    }
-    frame = make_dataclass("Frame", [(section, cls) for section, cls in sections.items()], frozen=True,
-                           namespace={k: v for k, v in vars(_FrameMethods).items() if k not in ("__dict__", "__weakref__")})
-    return frame, sections
-
-
-class _FrameMethods:
-    """A frame also reads like the flat mapping it replaces: frame["warp.swirl"], keys(), items()."""
-
-    @classmethod
-    def from_values(cls, values=None):
-        """From {'section.name': value}; missing keys take the schema's defaults, others are ignored.
-        Values are not clamped here: Params.snapshot is the one place that clamps."""
-        values = values or {}
-        out = {}
-        for section, section_cls in SECTION_VALUES.items():
-            out[section] = section_cls(**{
-                f.name: float(values.get(f"{section}.{f.name}", _DEFAULTS[f"{section}.{f.name}"]))
-                for f in dataclass_fields(section_cls)
-            })
-        return cls(**out)
-
-    @classmethod
-    def defaults(cls):
-        return cls.from_values({})
-
-    def __getitem__(self, key: str) -> float:
-        section, name = key.split(".")
-        return getattr(getattr(self, section), name)
-
-    def get(self, key: str, default=None):
-        try:
-            return self[key]
-        except (AttributeError, ValueError):
-            return default
-
-    def __contains__(self, key) -> bool:
-        return key in _DEFAULTS
-
-    def keys(self):
-        return _DEFAULTS.keys()
-
-    def __iter__(self):
-        return iter(_DEFAULTS)
-
-    def items(self):
-        return [(key, self[key]) for key in _DEFAULTS]
-
-
-_DEFAULTS = {spec.key: spec.default for spec in _LIVE_SPECS}
-
-
-def live_values(cfg: ShowConfig) -> dict[str, float]:
-    """The show file's value of every live parameter, {'section.name': value}."""
-    return {key: float(getattr(getattr(cfg, key.split(".")[0]), key.split(".")[1])) for key in _DEFAULTS}
-Frame, SECTION_VALUES = _frame_types()
+                yield section_name, name, f
 
 
 def validate_show(data: dict, source: str = "<show>", base_dir: Path | None = None) -> ShowConfig:
@@ -460,7 +410,7 @@ def validate_show(data: dict, source: str = "<show>", base_dir: Path | None = No
 
 
 def _check_cross_field(cfg: ShowConfig, source: str) -> None:
-    names = {s.key for s in live_specs()}
+    names = {f"{section}.{name}" for section, name, _ in live_fields()}
     for i, m in enumerate(cfg.mappings):
         if m.target not in names:
             raise ShowConfigError(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from installation.config import Frame
+from installation.live import Frame
 
 log = logging.getLogger(__name__)
 _thread_state = threading.local()  # the torch thread count set on each calling thread

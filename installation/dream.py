@@ -25,8 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from installation.config import Frame
 from installation.dreamers import Dreamer
+from installation.live import Frame
 
 # --- objectives --------------------------------------------------------------------------
 
@@ -78,15 +78,37 @@ class GuideObjective(Objective):
         return (x * self.guide[:, best]).sum() / x.shape[1]
 
 
-def load_image(path: str | Path, max_side: int | None = None) -> torch.Tensor:
-    """An image file -> [1, 3, H, W] in [-1, 1]; optionally shrunk so its longer side <= max_side."""
+# A still dream keeps a few activations and gradients of the whole image: 8000x8000 took 24 GB.
+# Above this many pixels the image is refused (shrink it with max_side / `dream --size`).
+MAX_DREAM_PIXELS = 2048 * 2048
+
+
+def check_dream_size(width: int, height: int, what: str) -> None:
+    """ValueError naming `what` if a width x height image is too big to dream on."""
+    if width * height > MAX_DREAM_PIXELS:
+        side = math.isqrt(MAX_DREAM_PIXELS)
+        raise ValueError(f"{what}: {width}x{height} is {width * height / 1e6:.1f} megapixels; dreaming works on at "
+                         f"most {MAX_DREAM_PIXELS / 1e6:.1f} (e.g. {side}x{side}): shrink it with --size {side}")
+
+
+def load_image(path: str | Path, max_side: int | None = None, max_pixels: int | None = None) -> torch.Tensor:
+    """An image file -> [1, 3, H, W] in [-1, 1]; optionally shrunk so its longer side <= max_side.
+    With max_pixels, an image larger than that after shrinking is refused before it is decoded."""
     from PIL import Image
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: image not found")
     try:
-        im = Image.open(path).convert("RGB")
+        im = Image.open(path)  # reads the header only
+    except Exception as e:  # noqa: BLE001 - PIL raises many kinds
+        raise ValueError(f"{path}: not a readable image ({e})") from None
+    w, h = im.size
+    if max_pixels is not None:
+        s = min(1.0, max_side / max(w, h)) if max_side else 1.0
+        check_dream_size(round(w * s), round(h * s), str(path))
+    try:
+        im = im.convert("RGB")
     except Exception as e:  # noqa: BLE001 - PIL raises many kinds
         raise ValueError(f"{path}: not a readable image ({e})") from None
     if max_side and max(im.size) > max_side:
@@ -245,6 +267,7 @@ def dream_image(
         raise ValueError(f"dream_image: expected an image [1, 3, H, W], got {tuple(img.shape)}")
     if octaves < 1 or octave_scale < 1 or iterations < 0:
         raise ValueError("dream_image: need octaves >= 1, octave_scale >= 1, iterations >= 0")
+    check_dream_size(img.shape[-1], img.shape[-2], "dream_image")
     layer = net.check_layer(layer or net.default_layer)
     objective = make_objective(objective, net, layer, img.device)
     rng = random.Random(seed)

@@ -132,6 +132,9 @@ RESNET_SPECS = [f"resnet{d}" for d in RESNET_LAYOUTS]
 
 
 def _torch_load(path: Path):
+    from installation.models.limits import refuse_sizing_globals_in_file
+
+    refuse_sizing_globals_in_file(path, str(path))
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - name the file, keep the cause

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from installation.config import Frame, Scene, ShowConfig
+from installation.config import Scene, ShowConfig
 from installation.latent import LatentTrajectory, smoothstep
+from installation.live import Frame
 
 EXTRA_KEYFRAMES = 64  # seeds jumped to (OSC) that may pile up before the keyframes are reset
 PCA_CACHE = Path.home() / ".cache" / "installation"

@@ -12,7 +12,8 @@ import math
 import threading
 from enum import Enum
 
-from installation.config import Frame, ShowConfig, live_specs, live_values
+from installation.config import ShowConfig
+from installation.live import Frame, live_specs, live_values
 
 
 class SetResult(Enum):

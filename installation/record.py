@@ -6,7 +6,9 @@ The frame loop calls `write(frame)`, which copies the frame into a queue and ret
 imageio-ffmpeg (libx264, yuv420p, crf). The video goes to a hidden temporary name next to the
 final one (`.name.mp4.partial`) and is renamed on `close()`, so a crash or a kill never leaves a
 file that looks complete. An encoder or disk error stops the recording: it is logged once and
-kept in `.error`; `write()` then returns False and never raises into the frame loop.
+kept in `.error`; `write()` then returns False and never raises into the frame loop. The mp4 is
+fragmented (one fragment a second), so when the disk fills up, what reached it still plays: it
+is kept under the final name ("disk full: recording stopped at frame N, kept PATH").
 
 H.264 in yuv420p needs even sizes: an odd width or height is padded by repeating the last
 column/row (`output_size` says what is encoded).
@@ -20,24 +22,75 @@ handler may interrupt `write()` while it holds the queue's lock.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import queue
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 
+from installation import lifeline
+
 log = logging.getLogger(__name__)
 
 _STOP = object()  # queue sentinel: no more frames
+FRAGMENT_MICROSECONDS = 1_000_000  # a full disk loses at most about this much of the end
+DISK_FULL_BYTES = 1 << 20
+MAX_REPEATS_SECONDS = 60  # wall_clock: a stalled loop's frame fills at most this much video  # an encoder error with less free space than this is a full disk
 
 
 def partial_path(path: Path) -> Path:
     """Where a recording lives until it is finalised: hidden, same folder, not '.mp4'."""
     return path.with_name(f".{path.name}.partial")
+
+
+def _taken(path: Path) -> bool:
+    return path.exists() or partial_path(path).exists()  # a finished take, or one being recorded
+
+
+def take_path(path: Path, stamp: bool = False) -> Path:
+    """A name for a new take that names no finished file and no recording in progress: `path`
+    itself if it is free (and stamp is False), else `stem-YYYYmmdd-HHMMSS-mmm.mp4`, with `-2`,
+    `-3`... added while that is taken too (several takes in one millisecond)."""
+    path = Path(path)
+    if not stamp and not _taken(path):
+        return path
+    now = time.time()
+    base = f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{int(now * 1000) % 1000:03d}"
+    candidate = path.with_name(f"{base}{path.suffix}")
+    n = 1
+    while _taken(candidate):
+        n += 1
+        candidate = path.with_name(f"{base}-{n}{path.suffix}")
+    return candidate
+
+
+def move_no_clobber(src: Path, dst: Path) -> Path:
+    """Rename src to dst, or to dst-2, dst-3... if dst exists: a recording never overwrites a file.
+    Returns where it went."""
+    stem, suffix = dst.stem, dst.suffix
+    n = 1
+    while True:
+        try:
+            os.link(src, dst)  # fails if dst exists (atomic), unlike os.replace
+        except FileExistsError:
+            n += 1
+            dst = dst.with_name(f"{stem}-{n}{suffix}")
+            continue
+        except OSError:  # no hard links here (e.g. a FAT drive): best effort
+            if dst.exists():
+                n += 1
+                dst = dst.with_name(f"{stem}-{n}{suffix}")
+                continue
+            os.replace(src, dst)
+            return dst
+        os.unlink(src)
+        return dst
 
 
 class VideoRecorder:
@@ -53,10 +106,16 @@ class VideoRecorder:
         block: bool = False,
         audio_path=None,
         channels: int = 3,
+        wall_clock: bool = False,
+        clock=time.monotonic,
     ):
         """path: final .mp4; fps; size: (width, height) of the frames that will be written.
         channels: 3 (RGB) or 4 (RGBA: ffmpeg drops the alpha; the show writes RGBA because
-        reading RGBA back from GL is a plain copy, see ShaderChain.read_rgba)."""
+        reading RGBA back from GL is a plain copy, see ShaderChain.read_rgba).
+        wall_clock (live shows): the video follows the wall clock at `fps`, whatever rate frames
+        come at. Frame k of the video is the newest frame written by time k / fps: frames that
+        come faster (a loop woken by OSC) are skipped (`frames_paced`), and a slow loop's frame is
+        repeated to fill the time it took. Without it (offline renders) every frame is one frame."""
         width, height = (int(v) for v in size)
         if width < 1 or height < 1:
             raise ValueError(f"recording {path}: size {size}; expected (width, height) >= 1")
@@ -76,10 +135,17 @@ class VideoRecorder:
         self.block = bool(block)
         self.audio_path = Path(audio_path) if audio_path is not None else None
         self.temp_path = partial_path(self.path)
-        self.frames_written = 0  # only the writer thread counts these
+        self.frames_written = 0  # only the writer thread counts these (repeats included)
+        self.wall_clock = bool(wall_clock)
+        self._clock = clock
+        self._t0: float | None = None
+        self._last_slot = -1
+        self.frames_paced = 0  # wall_clock: frames skipped because their time slot was filled
         self._dropped_by_loop = 0  # queue full, closed, or after an error
         self._dropped_by_writer = 0  # taken from the queue after an error
         self.error: str | None = None
+        self.disk_full = False
+        self.frames_kept: int | None = None  # after a full disk: the frames the kept file plays
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(queue_size)))
         self._close_lock = threading.Lock()
         self._closed = False
@@ -90,9 +156,19 @@ class VideoRecorder:
             self.temp_path.touch()
         except OSError as e:
             self._fail(f"cannot write {self.temp_path}: {e}")
-        # A daemon thread: if the program dies without close(), the .partial file stays partial.
+        # A daemon thread: if the program dies without close(), the .partial file stays partial
+        # (but plays: the mp4 is fragmented). An abrupt end that still runs Python (the display
+        # lost) closes it through lifeline's last words.
         self._thread = threading.Thread(target=self._run, name=f"recorder:{self.path.name}", daemon=True)
         self._thread.start()
+        self._lifeline = lifeline.register(self._close_on_abrupt_end)
+
+    def _close_on_abrupt_end(self, reason: str) -> None:
+        self.close()
+        if self.error is None:
+            log.error("%s: recording finalised: %s (%d frames)", reason, self.path, self.frames_written)
+        else:
+            log.error("%s: recording %s: %s", reason, self.path, self.error)
 
     @property
     def frames_dropped(self) -> int:
@@ -117,18 +193,37 @@ class VideoRecorder:
             )
         if self.channels == 4 and frame.shape[2] == 3:
             frame = np.concatenate([frame, np.full((h, w, 1), 255, np.uint8)], axis=2)
+        repeats = 1
+        if self.wall_clock:
+            repeats = self._slots_due()
+            if repeats == 0:
+                self.frames_paced += 1
+                return True  # this time slot already has its frame
         data = self._pad(frame[:, :, : self.channels])
         if copy:
             data = data.tobytes()  # a copy: the caller may reuse its buffer
+        item = data if repeats == 1 else (data, repeats)
         try:
             if self.block:
-                self._queue.put(data)
+                self._queue.put(item)
             else:
-                self._queue.put_nowait(data)
+                self._queue.put_nowait(item)
         except queue.Full:
             self._dropped_by_loop += 1
             return False
         return True
+
+    def _slots_due(self) -> int:
+        """wall_clock: how many video frames the frame written now fills (0: its slot is taken)."""
+        now = self._clock()
+        if self._t0 is None:
+            self._t0 = now
+        slot = round((now - self._t0) * self.fps)
+        if slot <= self._last_slot:
+            return 0
+        repeats = min(slot - self._last_slot, MAX_REPEATS_SECONDS * max(1, round(self.fps)))
+        self._last_slot = slot
+        return repeats
 
     def _pad(self, rgb: np.ndarray) -> np.ndarray:
         w, h = self.size
@@ -155,7 +250,11 @@ class VideoRecorder:
             quality=None,  # we pass -crf ourselves
             macro_block_size=1,  # never rescale; sizes are already even
             ffmpeg_log_level="error",
-            output_params=["-crf", str(self.crf), "-preset", self.preset, "-f", "mp4"],
+            # Fragmented mp4 (a moof every second): what reached the disk is playable even if the
+            # recording is cut off (disk full, power loss); a plain mp4 needs its moov at the end.
+            output_params=["-crf", str(self.crf), "-preset", self.preset,
+                           "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
+                           "-frag_duration", str(FRAGMENT_MICROSECONDS), "-f", "mp4"],
         )
         gen.send(None)  # starts ffmpeg
         return gen
@@ -175,13 +274,19 @@ class VideoRecorder:
                 if item is _STOP:
                     break
                 in_hand = True
-                self._encode(gen, item)
+                data, repeats = item if isinstance(item, tuple) else (item, 1)
+                for _ in range(repeats):
+                    self._encode(gen, data)
+                    self.frames_written += 1
                 in_hand = False
-                self.frames_written += 1
             gen.close()  # ffmpeg finishes the file
             gen = None
         except Exception as e:
-            self._fail(f"encoder failed: {e}")
+            if self._disk_is_full(e):
+                self.disk_full = True
+                self._fail(f"disk full: recording stopped at frame {self.frames_written} ({e})")
+            else:
+                self._fail(f"encoder failed: {e}")
             self._dropped_by_writer += int(in_hand)
             if gen is not None:
                 with contextlib.suppress(Exception):
@@ -189,6 +294,16 @@ class VideoRecorder:
             # Keep taking frames so a writer blocked on a full queue (block=True) is released.
             while self._queue.get() is not _STOP:
                 self._dropped_by_writer += 1
+
+    def _disk_is_full(self, e: BaseException) -> bool:
+        """ENOSPC, or an encoder that died (broken pipe) on a file system with next to no space left."""
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        try:
+            st = os.statvfs(self.temp_path.parent)
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize < DISK_FULL_BYTES
 
     def _fail(self, message: str) -> None:
         if self.error is None:
@@ -204,11 +319,39 @@ class VideoRecorder:
             if self._closed:
                 return self.path
             self._closed = True
+            lifeline.unregister(self._lifeline)
             self._queue.put(_STOP)  # waits for room: the writer is draining
             self._thread.join()
             if self.error is None:
                 self._finalise()
+            elif self.disk_full:
+                self._keep_what_was_written()
             return self.path
+
+    def _keep_what_was_written(self) -> None:
+        """After a full disk: the fragments that reached the disk play; give them the final name
+        (never a hidden .partial left behind), or remove the file if nothing in it plays."""
+        import imageio_ffmpeg
+
+        stopped_at = self.frames_written
+        try:
+            kept, _ = imageio_ffmpeg.count_frames_and_secs(str(self.temp_path))
+        except Exception:  # noqa: BLE001 - no file, or nothing decodable in it
+            kept = 0
+        self.frames_kept = kept
+        if kept > 0:
+            try:
+                self._move_to_final(self.temp_path)
+            except OSError as e:
+                self.error = f"disk full: recording stopped at frame {stopped_at}; could not keep {self.temp_path}: {e}"
+                log.error("recording %s: %s", self.path, self.error)
+                return
+            self.error = f"disk full: recording stopped at frame {stopped_at}, kept {self.path} ({kept} frames)"
+        else:
+            with contextlib.suppress(OSError):
+                self.temp_path.unlink()
+            self.error = f"disk full: recording stopped at frame {stopped_at}, nothing playable was written"
+        log.error("recording %s", self.error)
 
     def _finalise(self) -> None:
         if self.frames_written == 0:
@@ -229,9 +372,15 @@ class VideoRecorder:
             if self.audio_path is not None:
                 self._mux_audio()
             else:
-                os.replace(self.temp_path, self.path)
+                self._move_to_final(self.temp_path)
         except Exception as e:
             self._fail(f"finalising failed: {e}")
+
+    def _move_to_final(self, src: Path) -> None:
+        final = move_no_clobber(src, self.path)
+        if final != self.path:
+            log.warning("recording %s: that file exists (not overwritten); this take is %s", self.path, final)
+            self.path = final
 
     def _mux_audio(self) -> None:
         """Copy the video stream and add the audio as AAC; the shorter stream sets the length."""
@@ -251,7 +400,7 @@ class VideoRecorder:
             with contextlib.suppress(OSError):
                 muxed.unlink()
             raise RuntimeError(f"muxing audio {self.audio_path} failed: {result.stderr.strip()[-500:]}")
-        os.replace(muxed, self.path)
+        self._move_to_final(muxed)
         self.temp_path.unlink()
 
     def __enter__(self) -> "VideoRecorder":

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from pathlib import Path
 
 import numpy as np
 
 from installation.config import ShowConfig
+from installation.record import take_path
 
 log = logging.getLogger("installation.show")
 
@@ -28,9 +28,7 @@ def recording_path(cfg: ShowConfig, name: str | None) -> Path:
         path = default.parent / str(name)
     else:
         path = default
-    if path.exists() or not cfg.record.path and name is None:
-        path = path.with_name(f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
-    return path
+    return take_path(path, stamp=not cfg.record.path and name is None)  # never a name in use
 
 
 class Recording:
@@ -65,6 +63,7 @@ class Recording:
             block=self.offline,
             audio_path=self.audio_file if self.offline else None,
             channels=4,  # the frames come from ShaderChain.read_rgba
+            wall_clock=not self.offline,  # live: the video follows the wall clock, whatever wakes the loop
         )
         log.info("recording to %s", path)
 

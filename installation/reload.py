@@ -60,13 +60,18 @@ class HotReload:
         self.overrides = overrides
         self.stats = stats
         self._stamp = file_stamp(show_path)
-        self._last_error: str | None = None
+        self._pending = self._stamp  # a changed file is read once it stays unchanged for a poll
+        self.last_error: str | None = None  # the newest invalid edit's message (None: the file is good)
+        self.shader_error_shown = False
         self.last_read_at = -1e9
         self.problem: str | None = None  # the newest error, for the window title
 
     def changed(self) -> bool:
         stamp = file_stamp(self.show_path)
         if stamp is None or stamp == self._stamp:  # missing: an editor mid-save; wait
+            return False
+        if stamp != self._pending:  # changed since the last look: maybe still being written
+            self._pending = stamp
             return False
         self._stamp = stamp
         return True
@@ -80,13 +85,13 @@ class HotReload:
             raise ValueError("this show was not started from a file; nothing to reload")
         self.last_read_at = time.monotonic()
         try:
-            new = load_show(self.show_path, self.overrides)
+            new = load_show(self.show_path, self.overrides, reload=True)
             check(new)
         except Exception as e:  # noqa: BLE001 - any bad edit: keep the last good version
             self.stats.reload_errors += 1
             message = str(e)
-            if message != self._last_error:
-                self._last_error = message
+            if message != self.last_error:
+                self.last_error = message
                 log.error("show file not applied, the last good version stays:\n%s", message)
                 self.problem = f"show file error: {message.splitlines()[-1].strip()}"
             return None
@@ -95,7 +100,7 @@ class HotReload:
             log.warning("show file: %s changed; that takes a restart (the running values stay)", ", ".join(kept))
             keep_running_values(running, new, kept)
         self.stats.reloads += 1
-        self._last_error = None
+        self.last_error = None
         self.problem = None
         log.info("show file reloaded: %s", self.show_path)
         return new
@@ -127,9 +132,16 @@ def upkeep(show) -> None:
     """Live, every reload_interval: shaders and the show file edited on disk take effect."""
     if not show.cfg.show.hot_reload:
         return
-    for message in show.guard("shader reload", show.chain.reload_if_changed) or []:
+    reloader = show.reloader
+    errors = show.guard("shader reload", show.chain.reload_if_changed) or []
+    for message in errors:
         show.stats.reload_errors += 1  # the shader library logged it (file:line)
+        reloader.shader_error_shown = True
         show_problem(show, f"shader error: {message.splitlines()[0]}")
+    if not errors and reloader.shader_error_shown and not show.chain.library.failing:  # all fixed
+        reloader.shader_error_shown = False
+        last = reloader.last_error
+        show_problem(show, None if last is None else f"show file error: {last.splitlines()[-1].strip()}")
     if show.reloader.show_path is not None and show.reloader.changed():
         show.guard("show reload", show.reload_show)
 

@@ -20,14 +20,26 @@ class ShowSetupError(RuntimeError):
     """The show could not start (bad checkpoint, keyframe file, shader...); nothing ran."""
 
 
+class SetupInterrupted(BaseException):
+    """SIGINT / SIGTERM while the show was being built: set-up stops at once (what was opened is
+    released by Show's own clean-up); nothing was played or recorded. BaseException, like
+    KeyboardInterrupt, so no `except Exception` in the set-up code swallows it."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum} during set-up")
+        self.signum = signum
+
+
 class StopSignals:
-    """What SIGINT / SIGTERM ask for: the first one stops the show after the current frame
-    (also when it comes while the show is still being built); later ones only say that the
-    recording is being finished, so a file is never cut short by an impatient Ctrl-C."""
+    """What SIGINT / SIGTERM ask for. While the show is being built (no show attached yet), the
+    first one interrupts the set-up (SetupInterrupted). Once it plays, the first one stops the
+    show after the current frame; later ones only say that the recording is being finished, so
+    a file is never cut short by an impatient Ctrl-C."""
 
     def __init__(self, show: Show | None = None):
         self.show = show
         self.count = 0
+        self.signum: int | None = None  # the first signal received
 
     def attach(self, show: Show) -> None:
         self.show = show
@@ -36,6 +48,11 @@ class StopSignals:
 
     def __call__(self, signum, _frame) -> None:
         self.count += 1
+        if self.signum is None:
+            self.signum = signum
+        if self.show is None and self.count == 1:
+            log.warning("signal %d during set-up: stopping before the first frame", signum)
+            raise SetupInterrupted(signum)
         if self.count == 1:
             log.warning("signal %d: stopping after this frame (the recording is finalised)", signum)
         else:
@@ -85,4 +102,5 @@ def run_show(
             show.run(frames=frames, seconds=seconds)
         finally:
             stats = show.close()  # still inside the block: a second signal cannot cut it short
+        stats.interrupted_by = signals.signum
     return stats

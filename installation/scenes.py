@@ -22,8 +22,9 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from installation.config import Scene, ShowConfig, live_values
+from installation.config import Scene, ShowConfig
 from installation.latent import smoothstep
+from installation.live import live_values
 from installation.params import Params
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class CueDirector:
         self.cue_index: int | None = None
         self._fade: _Fade | None = None
         self._hold_left: float | None = None  # seconds until auto-advance, counted after the fade
+        # A scene (and cue) that a reload dropped, brought back when the file has it again (an edit
+        # undone, a half-saved file restored); forgotten as soon as anyone chooses a scene.
+        self._lost: tuple[str, int | None] | None = None
 
     # -- looks -------------------------------------------------------------------------------
     def look(self, name: str | None) -> dict[str, float]:
@@ -95,6 +99,7 @@ class CueDirector:
         name = self.resolve_scene(name_or_index)
         seconds = self.cfg.show.scene_fade if fade is None else float(fade)
         self.scene_name = name
+        self._lost = None
         self._hold_left = hold
         self._fade_to(self.look(name), seconds)
         log.info("scene %s (fade %.1f s)", name, seconds)
@@ -166,8 +171,13 @@ class CueDirector:
         self.base = live_values(cfg)
         if self.scene_name is not None and self.scene_name not in cfg.scenes:
             log.warning("scene %s is gone from the show file; back to the base values", self.scene_name)
+            self._lost = (self.scene_name, self.cue_index)
             self.scene_name = None
             self._hold_left = None
+        elif self.scene_name is None and self._lost is not None and self._lost[0] in cfg.scenes:
+            self.scene_name, self.cue_index = self._lost
+            self._lost = None
+            log.info("scene %s is back in the show file", self.scene_name)
         if self.cue_index is not None and self.cue_index >= len(cfg.cues):
             self.cue_index = None
             self._hold_left = None

@@ -18,9 +18,10 @@ from typing import Callable
 import torch
 
 from installation.actions import KEYS, ActionQueue
-from installation.config import Frame, Scene, ShowConfig
+from installation.config import Scene, ShowConfig
 from installation.guard import Guard
 from installation.handlers import handler_table
+from installation.live import Frame
 from installation.params import Params
 from installation.recording import Recording
 from installation.reload import HotReload, upkeep

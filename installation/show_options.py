@@ -38,3 +38,4 @@ class ShowStats:
     reloads: int = 0
     reload_errors: int = 0
     actions_dropped: int = 0
+    interrupted_by: int | None = None  # the signal that stopped the run (SIGINT / SIGTERM), if one did

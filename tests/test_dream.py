@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from installation.config import Frame
+from installation.live import Frame
 from installation.dream import (
     ChannelObjective,
     _image_gradients,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from installation.config import Frame
 from installation.content import ContentRequest, ContentWorker, choose_torch_threads
+from installation.live import Frame
 from installation.models.fast import FastSynthesis
 from installation.models.stylegan2 import Generator
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from installation.config import Frame, validate_show
+from installation.config import validate_show
 from installation.latent_director import LatentDirector
+from installation.live import Frame
 from installation.models.checkpoint import random_generator
 
 

@@ -3,7 +3,7 @@
 import math
 
 from installation.config import ShowConfig
-from installation.config import live_specs
+from installation.live import live_specs
 from installation.params import Params, SetResult
 
 

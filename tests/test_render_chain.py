@@ -30,7 +30,7 @@ def solid(value, w=16, h=16) -> np.ndarray:
 
 
 def test_default_params_are_the_schema_defaults():
-    from installation.config import Frame, live_specs
+    from installation.live import Frame, live_specs
 
     p = default_params()
     assert p["warp.swirl"] == 0.6 and p["feedback.amount"] == 0.55 and p["grade.gamma"] == 1.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from installation.config import Frame
+from installation.live import Frame
 from installation.render.chain import ShaderChain, default_params
 from installation.render.passes import (
     ContentPass,

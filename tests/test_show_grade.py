@@ -4,6 +4,7 @@ NaNs, failing recordings, and signals that must leave a playable mp4."""
 from __future__ import annotations
 
 import logging
+import os
 import math
 import shutil
 import signal
@@ -309,8 +310,9 @@ def test_a_write_error_stops_the_recording_and_the_show_goes_on(tmp_path, monkey
         frames = show.stats.frames
         show.run(frames=10)
         assert show.stats.frames == frames + 10  # the show goes on
-        assert "No space left on device" in show.stats.record_error
-    assert not out.exists()  # never renamed: nothing looks complete
+    assert show.stats.record_error.startswith("disk full: recording stopped at frame 5, kept")
+    assert len(read_video(out)[0]) == 5  # what was written plays, under the final name
+    assert not partial_path(out).exists()
     assert count_logs(caplog, "No space left on device") >= 1
 
 
@@ -330,7 +332,8 @@ def _cli(*args) -> list[str]:
 
 def _stop_with_signal(cmd, cwd, sig=signal.SIGTERM, timeout=120) -> tuple[int, str, str]:
     """Start cmd, wait until it shows its first frame (so one is written), signal it."""
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this checkout's package
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lines: list[str] = []
     started = threading.Event()
 
@@ -373,7 +376,8 @@ def test_signal_during_render_leaves_a_playable_mp4(tmp_path, sig):
     show = write_show(tmp_path)
     out = tmp_path / "render.mp4"
     rc, stdout, stderr = _stop_with_signal(_cli("render", str(show), "--seconds", "3600", "--out", str(out)), tmp_path, sig)
-    assert rc == 0, stderr[-3000:]
+    assert rc == 128 + sig, stderr[-3000:]  # interrupted: not a complete render, but the frames are kept
+    assert f"render interrupted by signal {int(sig)}: kept" in stderr
     recorded, dropped = _recorded(stdout)
     rendered = _frames_in(stdout, "render")
     video, fps = read_video(out)
@@ -390,7 +394,9 @@ def test_sigterm_during_play_record_leaves_a_playable_mp4(tmp_path):
     recorded, dropped = _recorded(stdout)
     played = _frames_in(stdout, "play")
     video, _ = read_video(out)
-    assert recorded == len(video) > 0 and recorded + dropped == played
+    # A live recording follows the wall clock (frames paced out or repeated), so its frame count is
+    # not the loop's; none may be dropped for lack of room beyond what the loop played.
+    assert recorded == len(video) > 0 and dropped <= played
     assert not partial_path(out).exists()
 
 

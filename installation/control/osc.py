@@ -12,6 +12,10 @@ Addresses:
 - `/installation/input/<name> <float>`: stored as input feature `osc.<name>` for mappings;
 - `/installation/get <address>`: answered to the sender with `<address> <target value>`;
 - `/installation/status`: answered to the sender; also sent every second to `status_to`.
+Replies never amplify (see ReplyLimiter): a sender gets at most as many bytes as it sent, and
+at most REPLIES_PER_SENDER_PER_SECOND replies a second (REPLIES_PER_SECOND in total). A bare
+/installation/status request (24 bytes) is smaller than its reply: pad it with a string
+argument, or rely on `status_to`.
 
 Nothing a sender does can raise out of the thread: bad datagrams are dropped and counted.
 """
@@ -31,8 +35,9 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from installation.actions import BY_ADDRESS, PREFIX
-from installation.config import OscSection, live_specs
+from installation.config import OscSection
 from installation.control.network import SourceFilter, is_loopback_host, parse_host_port
+from installation.live import live_specs
 from installation.params import SetResult
 
 log = logging.getLogger(__name__)
@@ -45,7 +50,17 @@ MAX_INPUTS = 256  # distinct /installation/input/<name>s kept; more are rejected
 MAX_BUNDLE_DEPTH = 8  # nested bundles deeper than this are malformed
 _INPUT_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
-COUNTER_NAMES = ("received", "applied", "clamped", "rejected", "malformed", "unknown_address", "denied_source")
+COUNTER_NAMES = ("received", "applied", "clamped", "rejected", "malformed", "unknown_address", "denied_source",
+                 "replies_limited")
+
+# Replies (/installation/status, /installation/get) go to the datagram's source address, which UDP
+# lets anyone forge: they must never amplify. A sender is answered only with bytes it has paid for
+# (each datagram's size is credit, each reply spends its size), and at most so many times a second,
+# per sender and in total. Replies that do not fit are dropped and counted (replies_limited).
+REPLIES_PER_SENDER_PER_SECOND = 20
+REPLIES_PER_SECOND = 200
+MAX_REPLY_CREDIT = 64 * 1024  # bytes a sender can bank
+MAX_REPLY_SENDERS = 1024  # senders remembered (least recently heard forgotten first)
 
 
 # What /installation/status carries, in argument order (see `status_values`).
@@ -56,6 +71,38 @@ STATUS_FIELDS = (
     ("recording", int, "1 while recording, else 0."),
     ("dropped", int, "OSC messages dropped so far (malformed, rejected, unknown address, denied source)."),
 )
+
+
+class ReplyLimiter:
+    """Who may be answered, and how much: byte credit per sender plus per-second caps."""
+
+    def __init__(self, per_sender: int = REPLIES_PER_SENDER_PER_SECOND, total: int = REPLIES_PER_SECOND):
+        from collections import OrderedDict
+
+        self.per_sender = per_sender
+        self.total = total
+        self._credit: OrderedDict[str, int] = OrderedDict()
+        self._counts: dict[str, int] = {}
+        self._total = 0
+        self._window = -1
+
+    def received(self, ip: str, nbytes: int) -> None:
+        self._credit[ip] = min(self._credit.pop(ip, 0) + nbytes, MAX_REPLY_CREDIT)
+        while len(self._credit) > MAX_REPLY_SENDERS:
+            self._credit.popitem(last=False)
+
+    def allow(self, ip: str, nbytes: int, now: float) -> bool:
+        window = int(now)
+        if window != self._window:
+            self._window, self._total = window, 0
+            self._counts.clear()
+        credit = self._credit.get(ip, 0)
+        if credit < nbytes or self._total >= self.total or self._counts.get(ip, 0) >= self.per_sender:
+            return False
+        self._credit[ip] = credit - nbytes
+        self._counts[ip] = self._counts.get(ip, 0) + 1
+        self._total += 1
+        return True
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -88,6 +135,56 @@ def _walk_bundle(dgram: bytes, out: list[OscMessage], depth: int = 0) -> None:
         parse_datagram(element, out, depth + 1)
 
 
+# Bytes of data each type tag takes (None: a padded string; "blob": size-prefixed, padded). What
+# python-osc parses; any other tag (python-osc would log a warning per message) is malformed.
+_TAG_SIZES: dict[str, Any] = {"i": 4, "f": 4, "r": 4, "m": 4, "h": 8, "d": 8, "t": 8, "s": None, "b": "blob",
+                              "T": 0, "F": 0, "N": 0, "[": 0, "]": 0}
+NUMBER_TAGS = frozenset("ifhd")  # what a number may be sent as ('r' colours, 'm' MIDI, 't' times are not)
+
+
+def _padded_string_end(dgram: bytes, start: int, what: str) -> int:
+    end = dgram.find(b"\x00", start)
+    if end < 0:
+        raise Malformed(f"unterminated {what}")
+    return start + ((end - start) // 4 + 1) * 4
+
+
+def type_tags(dgram: bytes) -> str:
+    """The type tags of one OSC message (without the ','), after checking that the message holds
+    exactly the data they announce: a ',f' without its 4 bytes is malformed (python-osc would read
+    it as 0.0), so is an unknown tag or trailing bytes."""
+    index = _padded_string_end(dgram, 0, "address")
+    if index >= len(dgram):
+        return ""  # no type tag string: an old-style message without arguments
+    if dgram[index:index + 1] != b",":
+        raise Malformed("no type tag string")
+    tags_end = _padded_string_end(dgram, index, "type tag string")
+    tags = dgram[index + 1:dgram.find(b"\x00", index)].decode("ascii", "replace")
+    index = tags_end
+    for tag in tags:
+        size = _TAG_SIZES.get(tag, -1)
+        if size == -1:
+            raise Malformed(f"unsupported type tag {tag!r}")
+        if size is None:
+            if index >= len(dgram):
+                raise Malformed("missing string data")
+            index = _padded_string_end(dgram, index, "string argument")
+        elif size == "blob":
+            if index + 4 > len(dgram):
+                raise Malformed("missing blob size")
+            (n,) = struct.unpack_from(">i", dgram, index)
+            if n < 0:
+                raise Malformed("negative blob size")
+            index += 4 + ((n + 3) // 4) * 4
+        else:
+            index += size
+        if index > len(dgram):
+            raise Malformed(f"missing data for type tag {tag!r}")
+    if index != len(dgram):
+        raise Malformed(f"{len(dgram) - index} bytes after the last argument")
+    return tags
+
+
 def parse_datagram(dgram: bytes, out: list[OscMessage] | None = None, depth: int = 0) -> list[OscMessage]:
     """Every OSC message in a datagram; raises Malformed for anything that is not OSC."""
     if out is None:
@@ -95,6 +192,7 @@ def parse_datagram(dgram: bytes, out: list[OscMessage] | None = None, depth: int
     if dgram.startswith(b"#bundle\x00"):
         _walk_bundle(dgram, out, depth)
     elif dgram[:1] == b"/":
+        type_tags(dgram)  # strict: before python-osc, which is lenient and logs per message
         try:
             out.append(OscMessage(dgram))
         except Exception as e:  # python-osc raises ParseError, but random bytes find others too
@@ -157,6 +255,7 @@ class OscServer:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._last_log: dict[str, float] = {}
+        self.replies = ReplyLimiter()
 
     # -- lifecycle --
 
@@ -263,6 +362,7 @@ class OscServer:
             self.counters["denied_source"] += 1
             self._log_limited("denied", "OSC: dropped datagram from %s (not in osc.allow)", addr[0])
             return
+        self.replies.received(addr[0], len(dgram))
         try:
             messages = parse_datagram(dgram)
         except (Malformed, RecursionError) as e:
@@ -275,11 +375,12 @@ class OscServer:
 
     def _apply(self, msg: OscMessage, addr: tuple) -> None:
         address = msg.address
+        tags = type_tags(msg.dgram)
         key = self._param_keys.get(address)
         if key is not None:
             args = msg.params
             v = args[0] if len(args) == 1 else None
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
+            if len(tags) != 1 or tags not in NUMBER_TAGS or not isinstance(v, (int, float)) or isinstance(v, bool):
                 self._reject(address, "expected one number", args)
                 return
             result = self.sink.set(key, v)
@@ -297,7 +398,7 @@ class OscServer:
                 self.counters["unknown_address"] += 1
                 self._log_limited("unknown", "OSC: no handler for action %s here", address)
                 return
-            call_args = action.check(msg.params)
+            call_args = action.check(msg.params) if not set(tags) - NUMBER_TAGS - {"s"} else None
             if call_args is None:
                 self._reject(address, f"expected {action.args or 'no arguments'}", msg.params)
                 return
@@ -310,12 +411,15 @@ class OscServer:
             self.counters["applied"] += 1
             return
         if address.startswith(INPUT_PREFIX):
+            if tags not in NUMBER_TAGS:
+                self._reject(address, "expected /installation/input/<name> <number>", msg.params)
+                return
             self._input(address[len(INPUT_PREFIX):], msg.params, address)
         elif address == GET_ADDRESS:
             self._get(msg.params, addr)
         elif address == STATUS_ADDRESS:
             self.counters["applied"] += 1
-            self._send(addr, self._status_dgram())
+            self._reply(addr, self._status_dgram())
         else:
             self.counters["unknown_address"] += 1
             self._log_limited("unknown", "OSC: unknown address %s", address)
@@ -345,7 +449,7 @@ class OscServer:
             self._reject(GET_ADDRESS, "expected one live parameter address", args)
             return
         self.counters["applied"] += 1
-        self._send(addr, build_message(target, float(self.sink.get_target(key))))
+        self._reply(addr, build_message(target, float(self.sink.get_target(key))))
 
     def status_values(self) -> list:
         """The /installation/status arguments, in STATUS_FIELDS order."""
@@ -370,6 +474,15 @@ class OscServer:
 
     def _status_dgram(self) -> bytes:
         return build_message(STATUS_ADDRESS, *self.status_values())
+
+    def _reply(self, addr: tuple, dgram: bytes) -> None:
+        """Answer a query to its (allowed) source, within the sender's byte credit and the rate caps."""
+        if not self.source_filter.allows(addr[0]) or not self.replies.allow(addr[0], len(dgram), time.monotonic()):
+            self.counters["replies_limited"] += 1
+            self._log_limited("replies", "OSC: reply to %s not sent (reply limit: never more bytes than it "
+                              "sent, at most %d a second)", addr[0], self.replies.per_sender)
+            return
+        self._send(addr, dgram)
 
     def _send(self, addr: tuple, dgram: bytes) -> None:
         try:

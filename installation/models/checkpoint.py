@@ -2,13 +2,18 @@
 
     {"format": "installation.stylegan2", "version": 1,
      "G_kwargs": G_ema.init_kwargs, "D_kwargs": D.init_kwargs | None,
-     "G_ema": state_dict, "G": state_dict | None, "D": state_dict | None, "extra": {...}}
+     "G_ema": state_dict, "G": state_dict | None, "D": state_dict | None, "extra": {...},
+     "checksum": {"G_ema": sha256 hex, "G": ..., "D": ...}}
 
-The kwargs rebuild the networks, so loading needs no guessing. Writes are atomic.
+The kwargs rebuild the networks, so loading needs no guessing. Writes are atomic. The checksum
+covers every tensor (name, dtype, shape, bytes) and is verified on load: a corrupted file is an
+error, not a black picture. Files written before checksums existed (no "checksum" key) still load;
+non-finite weights are an error in every file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -16,7 +21,8 @@ from pathlib import Path
 import torch
 
 from installation.models.convert import ForeignModel, foreign_format, load_foreign
-from installation.models.formats import CheckpointError, load_error_reason  # noqa: F401 - the public names
+from installation.models.errors import CheckpointError, load_error_reason  # noqa: F401 - the public names
+from installation.models.limits import check_finite, check_kwargs, refuse_sizing_globals_in_file
 from installation.models.stylegan2 import Discriminator, Generator
 
 FORMAT = "installation.stylegan2"
@@ -46,6 +52,7 @@ def save_checkpoint(path, *, G_ema, G=None, D=None, extra: dict | None = None) -
         "D": _cpu_state(D) if D is not None else None,
         "extra": extra or {},
     }
+    data["checksum"] = {key: state_checksum(data[key]) for key in ("G_ema", "G", "D") if data[key] is not None}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -60,11 +67,45 @@ def _cpu_state(module: torch.nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
+def state_checksum(state: dict) -> str:
+    """sha256 over a state_dict's tensors in name order: name, dtype, shape and bytes of each."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name]
+        if not isinstance(t, torch.Tensor):
+            raise CheckpointError(f"weight {name!r} is a {type(t).__name__}, expected a tensor")
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _verify_checksums(data: dict, path) -> None:
+    sums = data.get("checksum")
+    if sums is None:
+        return  # written before checksums existed (e.g. the shipped hubble64.pt): loads, finiteness still checked
+    if not isinstance(sums, dict):
+        raise CheckpointError(f"{path}: checkpoint checksum is a {type(sums).__name__}, expected a table")
+    for key in ("G_ema", "G", "D"):
+        state = data.get(key)
+        if state is None and key not in sums:
+            continue
+        expected = sums.get(key)
+        try:
+            actual = state_checksum(state) if isinstance(state, dict) else None
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {key}: {e}") from None
+        if actual is None or actual != expected:
+            raise CheckpointError(f"{path}: checksum mismatch in {key!r}: the file is corrupted "
+                                  "(its weights are not the ones that were saved)")
+
+
 def load_checkpoint(path) -> dict:
     """Read one of our checkpoints (weights_only=True). CheckpointError naming the file if it is not one."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    refuse_sizing_globals_in_file(path, str(path))
     try:
         with warnings.catch_warnings():  # foreign pickles trigger protocol warnings before the error
             warnings.simplefilter("ignore", UserWarning)
@@ -83,10 +124,13 @@ def load_checkpoint(path) -> dict:
     for key in ("G_kwargs", "G_ema"):
         if not isinstance(data.get(key), dict):
             raise CheckpointError(f"{path}: checkpoint is missing {key!r}")
+    _verify_checksums(data, path)
     return data
 
 
 def _build(cls, kwargs: dict, state: dict, device, source: str):
+    check_kwargs(cls, kwargs, source)  # before building: the file's sizes are untrusted
+    check_finite(state, source, cls.__name__)
     try:
         net = cls(**kwargs)
         net.load_state_dict(state)
@@ -103,9 +147,26 @@ def load_generator(path_or_spec, device) -> Generator:
         seed, resolution = _parse_random_spec(spec)
         return random_generator(seed, resolution).to(device)
     if foreign_format(spec) is not None:
-        return load_foreign(spec, discriminator=False).G_ema.to(device)  # NVlabs .pkl, rosinality .pt
-    data = load_checkpoint(spec)
-    return _build(Generator, data["G_kwargs"], data["G_ema"], device, spec)
+        G = load_foreign(spec, discriminator=False).G_ema.to(device)  # NVlabs .pkl, rosinality .pt
+    else:
+        data = load_checkpoint(spec)
+        G = _build(Generator, data["G_kwargs"], data["G_ema"], device, spec)
+    check_generator_output(G, spec)
+    return G
+
+
+def check_generator_output(G: Generator, source: str) -> None:
+    """CheckpointError if G draws NaN or Inf for a fixed test latent: finite weights can still
+    overflow, and such a model would play black frames. One forward pass, before the first frame."""
+    z = torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(0)).to(next(G.parameters()).device)
+    c = torch.zeros([1, G.c_dim], device=z.device)
+    if G.c_dim:
+        c[0, 0] = 1
+    with torch.no_grad():
+        img = G(z, c if G.c_dim else None, noise_mode="const")  # [1, C, R, R]
+    if not bool(torch.isfinite(img).all()):
+        raise CheckpointError(f"{source}: the generator draws non-finite pixels (NaN or Inf) for a test latent; "
+                              "the model is broken (overflowing weights?)")
 
 
 def load_discriminator(path, device) -> Discriminator | None:

@@ -1,8 +1,9 @@
 """What every model file reader shares: the error type, recognising a file, the channel layout,
 a strict weight copy, and folding a conditional model into an unconditional one.
 
-Import direction in models/: formats (this, nvlabs_pickle, rosinality) -> loaders (convert) ->
-checkpoint (our format, and the entry points everything else calls). Nothing here imports upwards.
+Import direction in models/: errors and limits (leaves) -> formats (this, nvlabs_pickle,
+rosinality) -> loaders (convert) -> checkpoint (our format, and the entry points everything else
+calls). Nothing here imports upwards.
 
 Conditional models (c_dim > 0) are played as ONE class, chosen when the file is loaded or converted
 (default class 0, `installation convert --class N`): the class embedding is folded into the first
@@ -15,38 +16,15 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import zipfile
 from pathlib import Path
 
 import torch
 
+from installation.models.errors import CheckpointError, load_error_reason  # noqa: F401 - the readers' names
+from installation.models.limits import check_finite, check_kwargs
 from installation.models.ops import normalize_2nd_moment
 from installation.models.stylegan2 import Discriminator, Generator, channels_for
-
-class CheckpointError(ValueError):
-    """A checkpoint file (or spec) that cannot be used; the message names it."""
-
-
-def load_error_reason(e: BaseException) -> str:
-    """The useful part of a torch.load(weights_only=True) error, e.g. 'Unsupported global: GLOBAL
-    argparse.Namespace was not an allowed global by default' (torch's full text also suggests
-    retrying with weights_only=False, which we never do), else its first line."""
-    text = str(e)
-    m = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\s*\n|Check the documentation|$)", text, re.S)
-    if m:
-        reason = " ".join(m.group(1).split()).split(". Please use")[0].rstrip(".")
-        if reason:
-            return reason
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    useful = [line for line in lines if "weights_only" not in line and not line.startswith(_TORCH_BOILERPLATE)]
-    named = [line for line in useful if "global" in line.lower()]  # e.g. "... unsupported GLOBAL posix.system ..."
-    return (named or useful or lines or [type(e).__name__])[0]
-
-
-_TORCH_BOILERPLATE = ("Weights only load failed", "Check the documentation", "Please file an issue")
-
-
 
 NVLABS = "nvlabs"
 ROSINALITY = "rosinality"
@@ -106,6 +84,8 @@ def channel_config(channels: dict[int, int], source: str, hint: tuple | None = N
 def build_from_state(cls, kwargs: dict, state: dict, source: str, what: str):
     """cls(**kwargs) with every weight taken from `state`, strictly: a missing, extra or
     mis-shaped tensor is an error naming the key. Eval mode, no grads, on the CPU."""
+    check_kwargs(cls, kwargs, source)
+    check_finite(state, source, what)
     try:
         net = cls(**kwargs)
     except (TypeError, ValueError) as e:

@@ -36,6 +36,7 @@ from installation.models.formats import (
     unconditional_discriminator,
     unconditional_generator,
 )
+from installation.models.limits import check_discriminator_kwargs, check_generator_kwargs, refuse_sizing_globals
 from installation.models.ops import ACTIVATION_GAIN, setup_filter
 from installation.models.stylegan2 import Discriminator, Generator
 
@@ -142,6 +143,7 @@ def _load_storage_from_bytes(data: bytes):
     """torch.storage._load_from_bytes, but weights_only: a storage is torch.save bytes of its own."""
     if not isinstance(data, (bytes, bytearray)):
         raise UnsafePickleError("a tensor storage that is not bytes")
+    refuse_sizing_globals(io.BytesIO(bytes(data)), "a tensor storage")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TypedStorage deprecation notices
         return torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
@@ -152,15 +154,66 @@ def _numpy_attr(module_suffix: str, name: str):
     return getattr(getattr(core, module_suffix), name)
 
 
+# Allow-listed constructors are called with the file's arguments: never with a size the file chooses.
+# (A 32-byte pickle can ask for bytearray(3_000_000_000).)
+MAX_PICKLED_ARRAY_BYTES = 1 << 28
+
+
+def _bytearray(*args):
+    if not args or not isinstance(args[0], (bytes, bytearray, str)) or len(args) > 2:
+        raise UnsafePickleError("refused bytearray() of something other than bytes (it would allocate a size the "
+                                "file chooses)")
+    return bytearray(*args)
+
+
+def _latin1_encode(obj, encoding="utf-8", errors="strict"):
+    if not isinstance(obj, str) or str(encoding).lower().replace("_", "-") not in ("latin1", "latin-1"):
+        raise UnsafePickleError(f"refused _codecs.encode(..., {encoding!r}): only latin1 text is pickled data")
+    return codecs.encode(obj, "latin1")
+
+
+def _dtype(*args, **kwargs):
+    dt = np.dtype(*args, **kwargs)
+    if dt.itemsize > 64:
+        raise UnsafePickleError(f"refused a numpy dtype of {dt.itemsize} bytes per item")
+    return dt
+
+
+class _Ndarray(np.ndarray):
+    """numpy.ndarray as the unpickler sees it: `_reconstruct` takes it as the array class (we pass numpy's
+    own), and calling it directly is refused above a small size."""
+
+    def __new__(cls, shape, dtype=float, *args, **kwargs):
+        _check_array_size(shape, dtype)
+        return np.ndarray(shape, dtype, *args, **kwargs)
+
+
+def _check_array_size(shape, dtype) -> None:
+    dims = shape if isinstance(shape, (tuple, list)) else (shape,)
+    if not all(isinstance(d, (int, np.integer)) and 0 <= d for d in dims):
+        raise UnsafePickleError(f"refused a numpy array of shape {shape!r}")
+    n = int(np.prod([int(d) for d in dims], dtype=object)) if dims else 1
+    if n * _dtype(dtype).itemsize > MAX_PICKLED_ARRAY_BYTES:
+        raise UnsafePickleError(f"refused a numpy array of shape {tuple(dims)} (larger than the file could hold)")
+
+
+def _reconstruct(subtype, shape, dtype):
+    # numpy pickles an array as _reconstruct(ndarray, (0,), b'b') + __setstate__(data): the size comes from data.
+    if subtype is not _Ndarray:
+        raise UnsafePickleError(f"refused numpy _reconstruct of {getattr(subtype, '__name__', subtype)!r}")
+    _check_array_size(shape, np.uint8)
+    return _numpy_attr("multiarray", "_reconstruct")(np.ndarray, shape, dtype)
+
+
 def _allowed_globals() -> dict[tuple[str, str], Any]:
     allowed = {
         ("collections", "OrderedDict"): collections.OrderedDict,
         ("builtins", "set"): set,
         ("builtins", "frozenset"): frozenset,
-        ("builtins", "bytearray"): bytearray,
+        ("builtins", "bytearray"): _bytearray,
         ("builtins", "complex"): complex,
         ("builtins", "slice"): slice,
-        ("_codecs", "encode"): codecs.encode,  # protocol 2 writes bytes as encode(str, "latin1"); pure data
+        ("_codecs", "encode"): _latin1_encode,  # protocol 2 writes bytes as encode(str, "latin1"); pure data
         ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
         ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
         ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
@@ -174,12 +227,12 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
         ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
         ("dnnlib.util", "EasyDict"): _EasyDict,
         ("dnnlib", "EasyDict"): _EasyDict,
-        ("numpy", "dtype"): np.dtype,
-        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): _dtype,
+        ("numpy", "ndarray"): _Ndarray,
     }
     for core in ("numpy.core", "numpy._core"):  # numpy 1 and 2 pickle under different names
         allowed[(f"{core}.multiarray", "scalar")] = _numpy_attr("multiarray", "scalar")
-        allowed[(f"{core}.multiarray", "_reconstruct")] = _numpy_attr("multiarray", "_reconstruct")
+        allowed[(f"{core}.multiarray", "_reconstruct")] = _reconstruct
         allowed[(f"{core}.numeric", "_frombuffer")] = _numpy_attr("numeric", "_frombuffer")
     return allowed
 
@@ -233,6 +286,13 @@ def read_nvlabs_pickle(path) -> Any:
 # --- records -> our networks ----------------------------------------------------------------
 
 
+def _int(value, source: str, what: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise CheckpointError(f"{source}: {what} is {value!r}, expected an integer") from None
+
+
 def _need(rec: PersistentRecord | None, name: str, source: str, where: str) -> PersistentRecord:
     child = rec.child(name) if rec is not None else None
     if not isinstance(child, PersistentRecord):
@@ -266,7 +326,7 @@ def _check_activation(act, source: str, where: str) -> str:
 
 def _mapping_kwargs(mapping: PersistentRecord, w_dim: int, c_dim: int, source: str, where: str) -> dict:
     kw = mapping.init_kwargs
-    num_layers = int(_value(mapping, "num_layers", source, where, kw))
+    num_layers = _int(_value(mapping, "num_layers", source, where, kw), source, f"{where} num_layers")
     out = {"num_layers": num_layers}
     if num_layers > 0:
         fc0 = _need(mapping, "fc0", source, where)
@@ -312,7 +372,8 @@ def generator_kwargs(G: PersistentRecord, source: str) -> dict:
     _reject_stylegan3(G, source)
     top = G.init_kwargs
     names = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
-    dims = {k: int(_value(G, k, source, "G", top)) for k in names}
+    dims = {k: _int(_value(G, k, source, "G", top), source, f"G {k}") for k in names}
+    check_generator_kwargs(dims, source)  # before any size is used
     mapping = _need(G, "mapping", source, "G")
     synthesis = _need(G, "synthesis", source, "G")
     res_log2 = int(np.log2(dims["img_resolution"]))
@@ -355,7 +416,8 @@ def generator_kwargs(G: PersistentRecord, source: str) -> dict:
 def discriminator_kwargs(D: PersistentRecord, source: str) -> dict:
     """Our Discriminator's init kwargs, from the layers' own attributes and weight shapes."""
     top = D.init_kwargs
-    dims = {k: int(_value(D, k, source, "D", top)) for k in ("c_dim", "img_resolution", "img_channels")}
+    dims = {k: _int(_value(D, k, source, "D", top), source, f"D {k}") for k in ("c_dim", "img_resolution", "img_channels")}
+    check_discriminator_kwargs(dims, source)
     res_log2 = int(np.log2(dims["img_resolution"]))
     resolutions = [2**i for i in range(res_log2, 2, -1)]
     blocks = {res: _need(D, f"b{res}", source, "D") for res in resolutions}

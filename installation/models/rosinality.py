@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from installation.models.formats import CheckpointError, build_from_state, channel_config, load_error_reason
+from installation.models.limits import check_kwargs, refuse_sizing_globals_in_file
 from installation.models.ops import setup_filter
 from installation.models.stylegan2 import Discriminator, Generator
 
@@ -44,6 +45,7 @@ def read_rosinality(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
+    refuse_sizing_globals_in_file(path, str(path))
     try:
         with warnings.catch_warnings(), torch.serialization.safe_globals([argparse.Namespace]):
             warnings.simplefilter("ignore")
@@ -156,6 +158,7 @@ def generator_from_rosinality(data: dict, source: str) -> tuple[Generator, list[
     kwargs, state, has_noise = generator_state(data["g_ema"], source)
     notes = []
     # Buffers the file may lack: filters (always ours), constant noise, w_avg; filled deterministically.
+    check_kwargs(Generator, kwargs, source)
     template = Generator(**kwargs).state_dict()
     rng = torch.Generator().manual_seed(W_AVG_SEED)
     for key, value in template.items():
@@ -221,6 +224,7 @@ def discriminator_from_rosinality(data: dict, source: str) -> Discriminator | No
     if not isinstance(sd, dict):
         return None
     kwargs, state = discriminator_state(sd, source)
+    check_kwargs(Discriminator, kwargs, source)
     template = Discriminator(**kwargs).state_dict()
     for key, value in template.items():
         if key.endswith("resample_filter"):

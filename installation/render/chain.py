@@ -35,7 +35,7 @@ from pathlib import Path
 import moderngl
 import numpy as np
 
-from installation.config import Frame
+from installation.live import Frame
 from installation.render.passes import (
     NOISE_Z_PERIOD,
     ContentPass,

@@ -249,6 +249,7 @@ class ShaderLibrary:
         if not self.root.is_dir():
             raise ShaderError(f"{self.root}: shader folder not found")
         self._programs: dict[tuple[str, str], ShaderProgram] = {}
+        self.failing: set[str] = set()  # programs whose newest version did not compile (the old one runs)
 
     def program(self, fragment: str, vertex: str = FULLSCREEN_VERTEX) -> ShaderProgram:
         """The program for `fragment` (a path under the shader folder), built on first use."""
@@ -267,9 +268,11 @@ class ShaderLibrary:
             try:
                 shader.reload()
                 log.info("reloaded shader %s", shader.name)
+                self.failing.discard(shader.name)
             except ShaderError as e:
                 log.warning("shader %s did not compile, keeping the previous version:\n%s", shader.name, e)
                 errors.append(str(e))
+                self.failing.add(shader.name)
         return errors
 
     def release(self) -> None:

@@ -263,6 +263,42 @@ def _key_names(glfw) -> dict[int, str]:
     return names
 
 
+# Xlib's default handler for a lost display connection (X server gone, window killed with xkill)
+# prints "XIO: fatal IO error" and calls exit() from inside a C call: no Python clean-up runs and
+# Mesa may crash on the way out (exit 139). Ours runs lifeline's last words (recordings are
+# finalised) and ends the process itself. Kept referenced: Xlib holds the C pointer.
+DISPLAY_LOST_EXIT = 1
+_io_error_handler = None
+
+
+def _install_display_lost_handler() -> None:
+    global _io_error_handler
+    if _io_error_handler is not None or not os.environ.get("DISPLAY"):
+        return
+    try:
+        x11 = ctypes.CDLL("libX11.so.6")  # the copy glfw uses (same soname, one handler per process)
+    except OSError:
+        return
+
+    @ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+    def on_io_error(_display):
+        import logging
+        import sys
+
+        from installation import lifeline
+
+        logging.getLogger(__name__).error("display lost (X server gone or window killed): finishing up")
+        lifeline.last_words("display lost")
+        print("display lost: the show stopped (recordings were finalised)", file=sys.stderr, flush=True)
+        logging.shutdown()
+        os._exit(DISPLAY_LOST_EXIT)  # never return into Xlib: it would exit() without our clean-up
+
+    x11.XSetIOErrorHandler.argtypes = [ctypes.c_void_p]
+    x11.XSetIOErrorHandler.restype = ctypes.c_void_p
+    x11.XSetIOErrorHandler(ctypes.cast(on_io_error, ctypes.c_void_p))
+    _io_error_handler = on_io_error
+
+
 class GlfwWindow:
     """A glfw window with an OpenGL 3.3 core context; windowed or fullscreen on a monitor.
 
@@ -285,6 +321,7 @@ class GlfwWindow:
         glfw = self._glfw = _glfw()
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or not glfw.init():
             raise RuntimeError("no display: set DISPLAY (or run under `xvfb-run -a`), or use the headless renderer")
+        _install_display_lost_handler()
         # A GLX context cannot be made current while an EGL one is (libglvnd): the X error
         # would end the process. Any headless context on this thread stops being current
         # here anyway, once the window's context is.

@@ -21,10 +21,11 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image
 
+from installation.models.limits import MAX_RESOLUTION  # the largest model we would load
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 METADATA_NAME = "dataset.json"
 DATASET_FORMAT = "installation.dataset"
-MAX_RESOLUTION = 4096
 
 
 class DatasetError(ValueError):

@@ -16,13 +16,16 @@ KEEP_EXTRA = ("kimg", "cur_nimg", "train_seconds", "history", "args")
 
 def export_checkpoint(src: str, dst: str, half: bool = True, note: dict | None = None) -> dict:
     from installation.models.checkpoint import load_checkpoint, save_checkpoint
+    from installation.models.limits import check_kwargs
     from installation.models.stylegan2 import Discriminator, Generator
 
     data = load_checkpoint(src)
+    check_kwargs(Generator, data["G_kwargs"], src)
     G_ema = Generator(**data["G_kwargs"])
     G_ema.load_state_dict(data["G_ema"])
     D = None
     if data.get("D") is not None and data.get("D_kwargs") is not None:
+        check_kwargs(Discriminator, data["D_kwargs"], src)
         D = Discriminator(**data["D_kwargs"])
         D.load_state_dict(data["D"])
     if half:
