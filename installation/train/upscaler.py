@@ -68,23 +68,23 @@ def check_options(opts: TrainUpscalerOptions) -> None:
             raise UpscalerTrainError(message)
 
 
-def load_split(opts: TrainUpscalerOptions) -> tuple[torch.Tensor, torch.Tensor]:
+def load_split(data, holdout: float = 0.1, patch: int = 2 * SCALE, progress: bool = False):
     """(train, held-out) uint8 [N, 3, R, R]: the held-out images are the dataset's last files."""
-    path = Path(opts.data)
+    path = Path(data)
     if not path.exists():
         raise UpscalerTrainError(f"{path}: no such dataset folder (make one with `installation dataset`)")
     try:
-        images = ImageDataset(path, progress=opts.progress).images
+        images = ImageDataset(path, progress=progress).images
     except DatasetError as e:
         raise UpscalerTrainError(str(e)) from None
     n, res = images.shape[0], images.shape[-1]
     if n < 2:
         raise UpscalerTrainError(f"{path}: {n} image(s); need at least 2 (some to train on, some held out)")
-    if opts.patch > res:
-        raise UpscalerTrainError(f"--patch {opts.patch}: larger than the dataset's {res} px images ({path})")
+    if patch > res:
+        raise UpscalerTrainError(f"--patch {patch}: larger than the dataset's {res} px images ({path})")
     if res % SCALE:
         raise UpscalerTrainError(f"{path}: {res} px images are not a multiple of {SCALE}")
-    n_held = min(n - 1, max(1, round(n * opts.holdout)))
+    n_held = min(n - 1, max(1, round(n * holdout)))
     return images[: n - n_held], images[n - n_held:]
 
 
@@ -139,7 +139,7 @@ def train_upscaler(opts: TrainUpscalerOptions, log: Callable[[str], None] = prin
     if opts.threads:
         torch.set_num_threads(opts.threads)
     device = pick_device(opts.device)
-    train_images, held = load_split(opts)
+    train_images, held = load_split(opts.data, opts.holdout, opts.patch, opts.progress)
     torch.manual_seed(opts.seed)
     g = torch.Generator().manual_seed(opts.seed)
     net = UpscalerNet(channels=opts.channels, layers=opts.layers, scale=SCALE).to(device).train()
