@@ -498,6 +498,8 @@ def train_dreamer_command(data, out, depth, **kw):
 @click.option("--channels", default=16, show_default=True, help="Channels of every hidden conv.")
 @click.option("--layers", default=3, show_default=True, help="Hidden 3x3 convs after the first one.")
 @click.option("--lr", default=2e-3, show_default=True, help="Adam learning rate (cosine decay to 1% of it).")
+@click.option("--loss", type=click.Choice(["mse", "l1", "charbonnier"]), default="mse", show_default=True,
+              help="Pixel loss (MSE measured best for PSNR on star fields).")
 @click.option("--holdout", default=0.1, show_default=True, help="Fraction of the dataset's last files held out (other source images).")
 @click.option("--eval-every", default=1000, show_default=True, type=click.IntRange(min=1), help="Held-out PSNR every N steps.")
 @click.option("--save-every", default=1000, show_default=True, type=click.IntRange(min=1), help="Also write --out every N steps.")
