@@ -49,8 +49,12 @@ def test_shape_contract(fast):
 def test_fast_path_equals_plain_path():
     net = trained_like_net()
     x = images(n=2, h=13, w=21)  # odd sizes: the borders (replicate padding) matter
-    plain, fast = Upscaler(net, "cpu", fast=False)(x), Upscaler(net, "cpu", fast=True)(x)
+    fast_up = Upscaler(net, "cpu", fast=True)
+    plain, fast = Upscaler(net, "cpu", fast=False)(x), fast_up(x)
     torch.testing.assert_close(fast, plain, rtol=0, atol=FAST_TOLERANCE)
+    torch.testing.assert_close(fast_up(x), fast, rtol=0, atol=0)  # the cached trace, second call
+    other = images(n=1, h=7, w=5, seed=1)  # a new shape gets its own trace
+    torch.testing.assert_close(fast_up(other), Upscaler(net, "cpu", fast=False)(other), rtol=0, atol=FAST_TOLERANCE)
     assert (plain.abs() < 1).float().mean() > 0.5  # mostly unclamped: the comparison sees real values
 
 
