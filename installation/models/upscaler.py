@@ -110,9 +110,7 @@ class Upscaler:
         if key not in self._traces:
             if len(self._traces) >= 4:  # a show uses one frame size; don't grow without bound
                 self._traces.clear()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                self._traces[key] = torch.jit.trace(self._fast_forward, (x,), check_trace=False)
+            self._traces[key] = _trace_or_eager(self._fast_forward, x)
         return self._traces[key](x)
 
     def _fast_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -123,6 +121,18 @@ class Upscaler:
         s = self.scale
         y = y.permute(0, 2, 3, 1).reshape(n, h, w, 3, s, s)  # a view: channels_last memory is (n, h, w, c)
         return y.permute(0, 3, 1, 4, 2, 5).reshape(n, 3, s * h, s * w).clamp_(-1.0, 1.0)  # [N, 3, sH, sW]
+
+
+def _trace_or_eager(fn, x: torch.Tensor):
+    """torch.jit.trace(fn) (deprecated in newer torch, but it measured fastest here and needs no compiler);
+    the eager fn itself where this torch cannot trace it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.trace(fn, (x,), check_trace=False)
+    except (AttributeError, RuntimeError):
+        return fn
 
 
 # --- file format -------------------------------------------------------------------------------------

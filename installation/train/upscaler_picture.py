@@ -46,7 +46,7 @@ def comparison_rows(up, hr: torch.Tensor) -> tuple[list[list[np.ndarray]], list[
     return rows, list(zip(psnr(bic, hr).tolist(), psnr(net, hr).tolist()))
 
 
-def compose(rows: list[list[np.ndarray]], labels: list[list[str]], zoom: int = 2) -> Image.Image:
+def compose(rows: list[list[np.ndarray]], labels: list[list[str]], zoom: int = 1) -> Image.Image:
     """A grid of tiles, each magnified `zoom` x (nearest) with a caption above it."""
     th, tw = rows[0][0].shape[0] * zoom, rows[0][0].shape[1] * zoom
     sheet = Image.new("RGB", (len(rows[0]) * (tw + 4), len(rows) * (th + LABEL_HEIGHT + 4)), (40, 40, 40))
@@ -85,6 +85,7 @@ def main() -> None:
     ap.add_argument("data")
     ap.add_argument("--out", required=True)
     ap.add_argument("--count", type=int, default=4)
+    ap.add_argument("--zoom", type=int, default=1, help="Magnify every tile this many times (nearest).")
     ap.add_argument("--gan", help="A generator checkpoint: also report what the net does to one of its frames.")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -92,7 +93,7 @@ def main() -> None:
     _, held = load_split(args.data)
     rows, scores = comparison_rows(up, detailed_crops(held, args.count))
     labels = [[COLUMNS[0], f"bicubic {b:.2f} dB", f"learned {n:.2f} dB", COLUMNS[3]] for b, n in scores]
-    compose(rows, labels).save(args.out)
+    compose(rows, labels, args.zoom).save(args.out)
     print(f"wrote {args.out}; per crop (bicubic, learned) dB: " + ", ".join(f"({b:.2f}, {n:.2f})" for b, n in scores))
     if args.gan:
         fig = gan_frame_figures(up, args.gan)
@@ -100,7 +101,8 @@ def main() -> None:
         print({k: round(v, 4) if isinstance(v, float) else v for k, v in fig.items()})
         near = F.interpolate(frame, scale_factor=SCALE, mode="nearest")
         gan_out = args.out.replace(".png", "-gan.png")
-        compose([[_u8(near[0]), _u8(bic[0]), _u8(net[0])]], [["frame (nearest)", "bicubic", "learned"]]).save(gan_out)
+        compose([[_u8(near[0]), _u8(bic[0]), _u8(net[0])]], [["frame (nearest)", "bicubic", "learned"]],
+                args.zoom).save(gan_out)
         print(f"wrote {gan_out}")
 
 
