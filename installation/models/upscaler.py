@@ -82,8 +82,8 @@ class Upscaler:
 
     No grad. `fast=True` (the default) runs in channels_last, the bicubic as a depthwise conv added to the
     residual at low resolution, and the pixel shuffle as one reshape/permute copy (torch's pixel_shuffle
-    on channels_last input was ~10x slower), as a TorchScript trace made once per input shape (a third
-    less CPU time than eager, benchmarks/upscaler.py); `fast=False` is the plain reference path
+    on channels_last input was ~10x slower), as a TorchScript trace made once per input shape (0-20% less
+    CPU time than the same ops eager, benchmarks/upscaler.py); `fast=False` is the plain reference path
     (UpscalerNet.forward). Both clamp to [-1, 1] and return contiguous NCHW on the upscaler's device.
     """
 
