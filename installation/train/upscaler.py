@@ -37,15 +37,15 @@ class UpscalerTrainError(ValueError):
 class TrainUpscalerOptions:
     data: str
     out: str
-    steps: int = 20000
-    batch: int = 16
+    steps: int = 18000  # the defaults are the shipped deepsky-x4.pt run
+    batch: int = 32
     patch: int = 64  # HR patch side (LR is patch / 4)
     channels: int = 16
     layers: int = 3
     lr: float = 2e-3
     loss: str = "mse"  # "mse" | "l1" | "charbonnier"
     holdout: float = 0.1  # the dataset's last files, i.e. other source photographs
-    eval_every: int = 1000
+    eval_every: int = 2000
     eval_images: int = 256  # held-out crops for the periodic PSNR (the final one uses all of them)
     save_every: int = 1000
     seed: int = 0
