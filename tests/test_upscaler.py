@@ -183,3 +183,16 @@ def test_cli_trains_and_reports_psnr(tmp_path):
     assert result.exit_code == 0, result.output
     assert "held-out PSNR" in result.output and "bicubic" in result.output
     assert load_upscaler(out, "cpu").net.init_kwargs["layers"] == 0
+
+
+def test_comparison_picture_of_an_untrained_net_shows_bicubic_twice(tmp_path):
+    from installation.train.upscaler_picture import COLUMNS, comparison_rows, compose, detailed_crops
+
+    held = torch.randint(0, 256, (10, 3, 16, 16), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    crops = detailed_crops(held, 3)
+    rows, scores = comparison_rows(Upscaler(UpscalerNet(channels=4, layers=1), "cpu"), crops)
+    assert len(rows) == 3 and all(len(r) == 4 and r[0].shape == (16, 16, 3) for r in rows)
+    for (bic, net), row in zip(scores, rows):
+        assert abs(bic - net) < 1e-3 and np.abs(row[1].astype(int) - row[2]).max() <= 1  # zero tail: bicubic
+    sheet = compose(rows, [list(COLUMNS)] * 3, zoom=2)
+    assert sheet.size == (4 * (32 + 4), 3 * (32 + 14 + 4))
