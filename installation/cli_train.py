@@ -1,4 +1,4 @@
-"""The training subcommands (dataset, train, metrics, train-dreamer, export); cli.py adds them
+"""The training subcommands (dataset, train, metrics, train-dreamer, train-upscaler, export); cli.py adds them
 to `installation`. Thin: parse options, then call installation.train."""
 
 from __future__ import annotations
@@ -163,4 +163,34 @@ def export(src, dst, float32):
     click.echo(f"wrote {dst} ({info.get('kimg', 0):.1f} kimg, {info.get('train_seconds', 0) / 3600:.2f} h)")
 
 
-COMMANDS = (dataset, train, metrics, train_dreamer_command, export)
+# --- train-upscaler (installation/train/upscaler.py, installation/models/upscaler.py) ---
+
+
+@click.command("train-upscaler")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Upscaler file to write (.pt).")
+@click.option("--steps", default=18000, show_default=True, help="Optimiser steps.")
+@click.option("--batch", default=32, show_default=True, help="HR patches per step.")
+@click.option("--patch", default=64, show_default=True, help="HR patch side in pixels (a multiple of 4; LR is a quarter).")
+@click.option("--channels", default=16, show_default=True, help="Channels of every hidden conv.")
+@click.option("--layers", default=3, show_default=True, help="Hidden 3x3 convs after the first one.")
+@click.option("--lr", default=2e-3, show_default=True, help="Adam learning rate (cosine decay to 1% of it).")
+@click.option("--loss", type=click.Choice(["mse", "l1", "charbonnier"]), default="mse", show_default=True,
+              help="Pixel loss (MSE measured best for PSNR on star fields).")
+@click.option("--holdout", default=0.1, show_default=True, help="Fraction of the dataset's last files held out (other source images).")
+@click.option("--eval-every", default=2000, show_default=True, type=click.IntRange(min=1), help="Held-out PSNR every N steps.")
+@click.option("--save-every", default=1000, show_default=True, type=click.IntRange(min=1), help="Also write --out every N steps.")
+@click.option("--seed", default=0, show_default=True, help="Seed for initialisation and patch sampling.")
+@click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+@click.option("--device", default="auto", show_default=True, help="Torch device: 'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N'.")
+def train_upscaler_command(data, out, **kw):
+    """Train the learned x4 upscaler on DATA (made by `installation dataset`); prints held-out PSNR vs bicubic."""
+    from installation.train.upscaler import TrainUpscalerOptions, UpscalerTrainError, train_upscaler
+
+    try:
+        train_upscaler(TrainUpscalerOptions(data=str(data), out=str(out), **kw), log=click.echo)
+    except (UpscalerTrainError, ValueError) as e:
+        raise UserError(str(e)) from None
+
+
+COMMANDS = (dataset, train, metrics, train_dreamer_command, train_upscaler_command, export)

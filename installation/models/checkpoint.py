@@ -41,7 +41,6 @@ STAND_IN_RGB_SCALE = 0.4
 
 def save_checkpoint(path, *, G_ema, G=None, D=None, extra: dict | None = None) -> None:
     """Write a checkpoint atomically: path + ".tmp" first, then os.replace (a crash keeps the old file)."""
-    path = Path(path)
     data = {
         "format": FORMAT,
         "version": VERSION,
@@ -53,6 +52,12 @@ def save_checkpoint(path, *, G_ema, G=None, D=None, extra: dict | None = None) -
         "extra": extra or {},
     }
     data["checksum"] = {key: state_checksum(data[key]) for key in ("G_ema", "G", "D") if data[key] is not None}
+    atomic_torch_save(data, path)
+
+
+def atomic_torch_save(data, path) -> None:
+    """torch.save to path + ".tmp", fsync, then os.replace: a crash mid-write keeps the old file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
