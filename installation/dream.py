@@ -135,6 +135,25 @@ def tensor_to_uint8(img: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 0).cpu().numpy()
 
 
+# One 8-bit level in [-1, 1] units: the soft clip's ceiling stays this far inside the range, so a
+# dreamed pixel that was not at 0 or 255 never rounds to it.
+SOFT_CLIP_MARGIN = 2.0 / 255
+
+
+def soft_add(base: torch.Tensor, detail: torch.Tensor) -> torch.Tensor:
+    """base + detail in [-1, 1] with a smooth shoulder instead of a hard clamp.
+
+    Per pixel, the detail is squeezed into the room left toward the bound it moves to
+    (room * tanh(detail / room)): small details pass unchanged, large ones approach the bound
+    without reaching it, so highlights keep their gradations instead of clipping to flat
+    colour. Pixels already at a bound stay there."""
+    up = (1.0 - SOFT_CLIP_MARGIN - base).clamp(min=0.0)  # room toward white
+    down = (1.0 - SOFT_CLIP_MARGIN + base).clamp(min=0.0)  # room toward black
+    room = torch.where(detail >= 0, up, down)
+    squeezed = room * torch.tanh(detail / room.clamp(min=1e-6))
+    return (base + squeezed).clamp(-1.0, 1.0)  # the clamp only catches bases outside [-1, 1]
+
+
 def resize(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize of [N, C, H, W]; antialiased when shrinking; identity at the same size."""
     if tuple(img.shape[-2:]) == tuple(size):
@@ -206,8 +225,9 @@ def dream_step(
     smooth_sigma: float = 0.0,
     mask: torch.Tensor | None = None,  # [1, 1, H, W] in [0, 1]: where the dream may change the image
     rng: random.Random | None = None,
+    limit: float = 1.0,
 ) -> torch.Tensor:
-    """One normalised gradient-ascent step: x + step * g / mean|g|, clamped to [-1, 1]."""
+    """One normalised gradient-ascent step: x + step * g / mean|g|, clamped to [-limit, limit]."""
     g = dream_gradient(x, net, layer, objective, jitter, smooth_sigma, rng)
     if mask is not None:
         g = g * mask
@@ -216,7 +236,10 @@ def dream_step(
         mean_abs = g.abs().sum() / area
     else:
         mean_abs = g.abs().mean()
-    return (x + step * g / (mean_abs + 1e-8)).clamp(-1.0, 1.0)
+    return (x + step * g / (mean_abs + 1e-8)).clamp(-limit, limit)
+
+
+DREAM_HEADROOM = 1.5  # a still dream runs in [-1.5, 1.5]; the shoulder maps it back into [-1, 1]
 
 
 def dream_image(
@@ -236,7 +259,9 @@ def dream_image(
     """DeepDream a still image. Returns [1, 3, H, W] in [-1, 1], the input's size.
 
     Octaves run from the smallest (H / octave_scale**(octaves-1)) to the full size; after each,
-    the detail (dreamed - base) is upscaled and added to the next octave's base.
+    the detail (dreamed - base) is upscaled and added to the next octave's base. The dream may
+    overshoot [-1, 1] by DREAM_HEADROOM while it runs; `soft_add` brings the result back
+    smoothly, so a strong dream does not clip to flat colour.
     """
     from tqdm.auto import tqdm
 
@@ -255,13 +280,13 @@ def dream_image(
     for size in sizes:
         base = resize(base_full, size)
         detail = resize(detail, size)
-        x = (base + detail).clamp(-1.0, 1.0)
+        x = (base + detail).clamp(-DREAM_HEADROOM, DREAM_HEADROOM)
         for _ in range(iterations):
-            x = dream_step(x, net, layer, objective, step, jitter, smooth_sigma, rng=rng)
+            x = dream_step(x, net, layer, objective, step, jitter, smooth_sigma, rng=rng, limit=DREAM_HEADROOM)
             bar.update(1)
         detail = x - base
     bar.close()
-    return x.detach()
+    return soft_add(base_full, (x - base_full).detach())
 
 
 # --- the dream brush ---------------------------------------------------------------------
@@ -488,8 +513,8 @@ class LiveDreamer:
             mask = brush_mask(H, W, p["dream.focus_x"], p["dream.focus_y"], p["dream.focus_radius"],
                               p["dream.focus_softness"], device=self.device)[None, None]
             up = resize(detail, (H, W))  # [1, 3, H, W]
-            out = _frame_tensor(frame, self.device).float()
-            out = (out + (127.5 * strength) * mask * up).round().clamp(0, 255).to(torch.uint8)
+            out = soft_add(uint8_to_tensor(frame, self.device), strength * mask * up)  # a shoulder, not a clamp
+            out = ((out + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
             return out[0].permute(1, 2, 0).cpu().numpy()
 
     def _grow(self, base, detail, brush, step, scale) -> torch.Tensor:

@@ -25,6 +25,7 @@ from torch import nn
 from installation.models.resnet import RESNET_LAYOUTS, ResNet, infer_resnet_kwargs
 
 DREAMER_FORMAT = "installation.dreamer"
+DREAMER_VERSION = 1  # the layout save_dreamer_file writes and load_dreamer_file reads
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -62,11 +63,13 @@ class Dreamer(nn.Module):
 class ResNetDreamer(Dreamer):
     """A ResNet (ImageNet-normalised input) as a dreamer."""
 
-    def __init__(self, net: ResNet, name: str | None = None, classes: list[str] | None = None):
+    def __init__(self, net: ResNet, name: str | None = None, classes: list[str] | None = None,
+                 layer: str | None = None):
         super().__init__()
         self.net = net
         self.name = name or f"resnet{net.depth}"
         self.classes = list(classes) if classes else None
+        self._default_layer = layer if layer in net.layer_names() else "layer3"  # a trained dreamer names its best
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self._freeze()
@@ -76,7 +79,7 @@ class ResNetDreamer(Dreamer):
 
     @property
     def default_layer(self) -> str:
-        return "layer3"
+        return self._default_layer
 
     def forward(self, img, layers):
         for layer in layers:
@@ -141,6 +144,10 @@ def _torch_load(path: Path):
 
 
 def _load_resnet_state(net: ResNet, state: dict, source: str) -> None:
+    for key, value in state.items():
+        # A diverged training run saves NaN; dreaming with it would paint NaN (black) frames.
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{source}: weights hold NaN or Inf (first in {key}); retrain or use another file")
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(
@@ -181,13 +188,14 @@ def resnet_dreamer(depth: int, weights: str | Path | None = None, seed: int = 0)
     return ResNetDreamer(net, name=f"resnet{depth}")
 
 
-def save_dreamer_file(path: str | Path, net: ResNet, classes: list[str], res: int, val_acc: float, extra=None) -> None:
+def save_dreamer_file(path: str | Path, net: ResNet, classes: list[str], res: int, val_acc: float, extra=None,
+                      layer: str | None = None) -> None:
     """Write a trained classifier as a dreamer file, atomically (a crash keeps the old file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": DREAMER_FORMAT,
-        "version": 1,
+        "version": DREAMER_VERSION,
         "depth": net.depth,
         "width": net.width,
         "num_classes": net.num_classes,
@@ -195,6 +203,7 @@ def save_dreamer_file(path: str | Path, net: ResNet, classes: list[str], res: in
         "res": int(res),
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
         "val_acc": float(val_acc),
+        **({"layer": layer} if layer else {}),
         **(extra or {}),
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -209,13 +218,17 @@ def load_dreamer_file(path: str | Path) -> ResNetDreamer:
         raise FileNotFoundError(f"{path}: dreamer file not found")
     obj = _torch_load(path)
     if isinstance(obj, dict) and obj.get("format") == DREAMER_FORMAT:
+        if obj.get("version") != DREAMER_VERSION:
+            raise ValueError(f"{path}: dreamer file version {obj.get('version')!r}; this installation reads version "
+                             f"{DREAMER_VERSION} (retrain it with `installation train-dreamer`)")
         try:
             net = ResNet(int(obj["depth"]), int(obj["num_classes"]), int(obj.get("width", 64)))
             state = obj["state_dict"]
         except KeyError as e:
             raise ValueError(f"{path}: dreamer file lacks key {e}") from None
         _load_resnet_state(net, state, str(path))
-        return ResNetDreamer(net, name=path.stem, classes=obj.get("classes"))
+        layer = obj.get("layer")
+        return ResNetDreamer(net, name=path.stem, classes=obj.get("classes"), layer=layer if isinstance(layer, str) else None)
     try:
         state = _state_dict_of(obj, str(path))
         kwargs = infer_resnet_kwargs(state)
