@@ -146,3 +146,29 @@ def test_shipped_dreamer_dreams_without_clipping_to_flat_colour():
                                               progress=False))
             assert np.abs(out.astype(int) - im.astype(int)).mean() > 2  # it dreamed
             assert _newly_clipped(im, out) < 0.01
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="checkpoints/deepsky-resnet.dreamer.pt not shipped in this tree")
+def test_bench_times_the_shipped_dreamer():
+    from installation.bench import BenchPlan, bench_dream
+
+    r = bench_dream(BenchPlan(dream_sizes=(32,), dreamers=("deepsky-resnet",), dream_steps=1), None, torch.device("cpu"))
+    assert r["dream_ms_step"]["deepsky-resnet"]["32"] > 0
+    assert "deepsky-resnet.dreamer.pt" in r["dream_notes"]["deepsky-resnet"]
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="checkpoints/deepsky-resnet.dreamer.pt not shipped in this tree")
+def test_live_show_dreams_with_the_shipped_dreamer():
+    from installation.config import load_show
+    from installation.content import make_live_dreamer
+
+    cfg = load_show(Path(__file__).resolve().parents[1] / "show_configs" / "live.toml", ["dream.enabled=true"])
+    d = cfg.dream
+    assert cfg.resolve(d.net) == SHIPPED
+    live = make_live_dreamer("cpu", str(cfg.resolve(d.net)), None, None, d.layer, 64, d.octaves, d.steps_per_frame)
+    frame = np.asarray(Image.fromarray(np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8))
+                       .resize((64, 64), Image.BICUBIC))
+    out = frame
+    for _ in range(4):
+        out = live.step(frame, {"dream.strength": 1.0})
+    assert out.shape == frame.shape and np.abs(out.astype(int) - frame.astype(int)).mean() > 0.5

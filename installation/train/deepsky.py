@@ -115,16 +115,23 @@ def deep_sky_crops(sources: list[SkyImage], res: int, total: int, seed: int,
     than half of res is skipped and reported in `skipped`."""
     rng = np.random.RandomState(seed)
     for source, n in zip(sources, crops_per_source(total, len(sources))):
-        try:
-            im = decode_rgb(source.path.read_bytes())
-        except Exception as e:  # unreadable or corrupt: report it, never stop the tool
-            skipped.append({"file": str(source.path), "reason": f"{type(e).__name__}: {e}"})
-            continue
-        if min(im.size) < res // 2:
-            skipped.append({"file": str(source.path), "reason": f"too small ({im.size[0]}x{im.size[1]}) for {res} px"})
-            continue
-        for _ in range(n):
-            yield zoom_crop(im, res, rng), source
+        im = _open_source(source, res, skipped)
+        if im is not None:
+            for _ in range(n):
+                yield zoom_crop(im, res, rng), source
+
+
+def _open_source(source: SkyImage, res: int, skipped: list[dict]) -> Image.Image | None:
+    """The photograph as RGB, or None (reported in `skipped`) if unreadable or smaller than res / 2."""
+    try:
+        im = decode_rgb(source.path.read_bytes())
+    except Exception as e:  # unreadable or corrupt: report it, never stop the tool
+        skipped.append({"file": str(source.path), "reason": f"{type(e).__name__}: {e}"})
+        return None
+    if min(im.size) < res // 2:
+        skipped.append({"file": str(source.path), "reason": f"too small ({im.size[0]}x{im.size[1]}) for {res} px"})
+        return None
+    return im
 
 
 def credits_text(used: list[SkyImage]) -> str:
@@ -222,7 +229,7 @@ def make_deep_sky_type_dataset(res: int, out: str | os.PathLike, *, crops: int |
     """OUT/<class>/<source>_<k>.png: crops and zooms of every typed photograph, the same number
     of crops per class (spread over its photographs), plus groups.json (crop -> source photograph),
     CREDITS and dataset.json. Prints the class counts."""
-    from installation.train.dataset import METADATA_NAME, _png_bytes, _Writer, check_resolution
+    from installation.train.dataset import check_resolution, write_dataset
 
     check_resolution(res)
     crops = DEFAULT_TYPE_CROPS if crops is None else crops
@@ -240,51 +247,37 @@ def make_deep_sky_type_dataset(res: int, out: str | os.PathLike, *, crops: int |
         raise DatasetError(f"--crops {crops}: expected at least one crop per photograph of each class "
                            f"({max(len(v) for v in classes.values())} x {len(classes)} classes)")
     rng = np.random.RandomState(seed)
-    writer = _Writer(Path(out))
-    files, groups, skipped, used, counts = [], {}, [], [], {}
-    try:
+    groups, used, counts = {}, [], {}
+    skipped: list[dict] = []
+
+    def typed_crops() -> Iterator[tuple[str, Image.Image]]:
         for cls in sorted(classes):
-            if not writer.is_zip:
-                (writer.partial / cls).mkdir()
             written, photographs, labelled_by = 0, 0, {}
             sources = classes[cls]
             for source, n in zip(sources, crops_per_source(per_class, len(sources))):
-                try:
-                    im = decode_rgb(source.path.read_bytes())
-                except Exception as e:  # unreadable or corrupt: report it, never stop the tool
-                    skipped.append({"file": str(source.path), "reason": f"{type(e).__name__}: {e}"})
-                    continue
-                if min(im.size) < res // 2:
-                    skipped.append({"file": str(source.path), "reason": f"too small ({im.size[0]}x{im.size[1]}) for {res} px"})
+                im = _open_source(source, res, skipped)
+                if im is None:
                     continue
                 used.append(source)
                 photographs += 1
                 labelled_by[how[source.path.name]] = labelled_by.get(how[source.path.name], 0) + 1
                 for k in range(n):
                     name = f"{cls}/{source.path.stem}_{k:03d}.png"
-                    writer.write(name, _png_bytes(zoom_crop(im, res, rng, TYPE_MIN_ZOOM)))
-                    files.append(name)
                     groups[name] = source.path.name
                     written += 1
+                    yield name, zoom_crop(im, res, rng, TYPE_MIN_ZOOM)
             if not written:
                 raise DatasetError(f"class {cls!r}: none of its {len(sources)} photographs could be read")
             counts[cls] = {"photographs": photographs, "crops": written, "labelled_by": labelled_by}
-        writer.write(GROUPS_NAME, json.dumps(groups, indent=0).encode())
-        writer.write("CREDITS", credits_text(used).encode())
-        meta = {"format": "installation.dataset", "version": 1, "channels": 3, "resolution": res,
-                "source": f"{stellarium_dir()} + {typed[-1][0].path}", "mode": "deep-sky-by-type", "crops": crops,
-                "seed": seed, "min_zoom": TYPE_MIN_ZOOM, "min_images": min_images, "classes": counts,
-                "notes": notes, "labels": {lab.image: [lab.cls, lab.how, lab.object_type] for _, lab in typed},
-                "count": len(files), "files": files, "skipped": skipped}
-        writer.write(METADATA_NAME, json.dumps(meta, indent=1).encode())
-    except BaseException:
-        writer.abandon()
-        raise
-    writer.commit()
+
+    meta = {"resolution": res, "source": f"{stellarium_dir()} + {typed[-1][0].path}", "mode": "deep-sky-by-type",
+            "crops": crops, "seed": seed, "min_zoom": TYPE_MIN_ZOOM, "min_images": min_images, "classes": counts,
+            "notes": notes, "labels": {lab.image: [lab.cls, lab.how, lab.object_type] for _, lab in typed}}
+    write_dataset(typed_crops(), per_class * len(classes), out, meta, skipped, progress=progress,
+                  extra_files=lambda: {GROUPS_NAME: json.dumps(groups, indent=0).encode(),
+                                       "CREDITS": credits_text(used).encode()})
     for note in notes:
         log(note)
-    for s in skipped:
-        log(f"skipped {s['file']}: {s['reason']}")
     log(f"{'class':<18} {'photographs':>11} {'by name':>8} {'by position':>11} {'crops':>6}")
     for cls, c in sorted(counts.items()):
         by = c["labelled_by"]
