@@ -63,13 +63,11 @@ class Dreamer(nn.Module):
 class ResNetDreamer(Dreamer):
     """A ResNet (ImageNet-normalised input) as a dreamer."""
 
-    def __init__(self, net: ResNet, name: str | None = None, classes: list[str] | None = None,
-                 layer: str | None = None):
+    def __init__(self, net: ResNet, name: str | None = None, classes: list[str] | None = None):
         super().__init__()
         self.net = net
         self.name = name or f"resnet{net.depth}"
         self.classes = list(classes) if classes else None
-        self._default_layer = layer if layer in net.layer_names() else "layer3"  # a trained dreamer names its best
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self._freeze()
@@ -79,7 +77,7 @@ class ResNetDreamer(Dreamer):
 
     @property
     def default_layer(self) -> str:
-        return self._default_layer
+        return "layer3"
 
     def forward(self, img, layers):
         for layer in layers:
@@ -188,8 +186,7 @@ def resnet_dreamer(depth: int, weights: str | Path | None = None, seed: int = 0)
     return ResNetDreamer(net, name=f"resnet{depth}")
 
 
-def save_dreamer_file(path: str | Path, net: ResNet, classes: list[str], res: int, val_acc: float, extra=None,
-                      layer: str | None = None) -> None:
+def save_dreamer_file(path: str | Path, net: ResNet, classes: list[str], res: int, val_acc: float, extra=None) -> None:
     """Write a trained classifier as a dreamer file, atomically (a crash keeps the old file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +200,6 @@ def save_dreamer_file(path: str | Path, net: ResNet, classes: list[str], res: in
         "res": int(res),
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
         "val_acc": float(val_acc),
-        **({"layer": layer} if layer else {}),
         **(extra or {}),
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -227,8 +223,7 @@ def load_dreamer_file(path: str | Path) -> ResNetDreamer:
         except KeyError as e:
             raise ValueError(f"{path}: dreamer file lacks key {e}") from None
         _load_resnet_state(net, state, str(path))
-        layer = obj.get("layer")
-        return ResNetDreamer(net, name=path.stem, classes=obj.get("classes"), layer=layer if isinstance(layer, str) else None)
+        return ResNetDreamer(net, name=path.stem, classes=obj.get("classes"))
     try:
         state = _state_dict_of(obj, str(path))
         kwargs = infer_resnet_kwargs(state)
