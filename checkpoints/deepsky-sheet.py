@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this tree's package, not an installed one
 SETTINGS = {"octaves": 4, "octave_scale": 1.4, "iterations": 10, "step": 0.02, "jitter": 16, "seed": 0}
 
 
