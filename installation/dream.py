@@ -225,9 +225,8 @@ def dream_step(
     smooth_sigma: float = 0.0,
     mask: torch.Tensor | None = None,  # [1, 1, H, W] in [0, 1]: where the dream may change the image
     rng: random.Random | None = None,
-    limit: float = 1.0,
 ) -> torch.Tensor:
-    """One normalised gradient-ascent step: x + step * g / mean|g|, clamped to [-limit, limit]."""
+    """One normalised gradient-ascent step: x + step * g / mean|g|, clamped to [-1, 1]."""
     g = dream_gradient(x, net, layer, objective, jitter, smooth_sigma, rng)
     if mask is not None:
         g = g * mask
@@ -236,10 +235,7 @@ def dream_step(
         mean_abs = g.abs().sum() / area
     else:
         mean_abs = g.abs().mean()
-    return (x + step * g / (mean_abs + 1e-8)).clamp(-limit, limit)
-
-
-DREAM_HEADROOM = 1.5  # a still dream runs in [-1.5, 1.5]; the shoulder maps it back into [-1, 1]
+    return (x + step * g / (mean_abs + 1e-8)).clamp(-1.0, 1.0)
 
 
 def dream_image(
@@ -259,9 +255,10 @@ def dream_image(
     """DeepDream a still image. Returns [1, 3, H, W] in [-1, 1], the input's size.
 
     Octaves run from the smallest (H / octave_scale**(octaves-1)) to the full size; after each,
-    the detail (dreamed - base) is upscaled and added to the next octave's base. The dream may
-    overshoot [-1, 1] by DREAM_HEADROOM while it runs; `soft_add` brings the result back
-    smoothly, so a strong dream does not clip to flat colour.
+    the detail (dreamed - base) is upscaled and added to the next octave's base. The result is
+    base + detail through `soft_add`'s shoulder: a pixel the dream drove all the way to 0 or 255
+    ends about three quarters of the way there, keeping the texture beneath it, instead of
+    clipping to flat colour.
     """
     from tqdm.auto import tqdm
 
@@ -280,9 +277,9 @@ def dream_image(
     for size in sizes:
         base = resize(base_full, size)
         detail = resize(detail, size)
-        x = (base + detail).clamp(-DREAM_HEADROOM, DREAM_HEADROOM)
+        x = (base + detail).clamp(-1.0, 1.0)
         for _ in range(iterations):
-            x = dream_step(x, net, layer, objective, step, jitter, smooth_sigma, rng=rng, limit=DREAM_HEADROOM)
+            x = dream_step(x, net, layer, objective, step, jitter, smooth_sigma, rng=rng)
             bar.update(1)
         detail = x - base
     bar.close()
