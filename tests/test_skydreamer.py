@@ -132,6 +132,13 @@ def _newly_clipped(before: np.ndarray, after: np.ndarray) -> float:
     return float(new.mean())
 
 
+def _piled_at_bounds(before: np.ndarray, after: np.ndarray) -> float:
+    """Share of pixel channels the dream drove (by more than 8 levels) to within 2 levels of 0 or
+    255: what a shoulder that merely stops one level short would still flatten."""
+    b, a = before.astype(int), after.astype(int)
+    return float((((a <= 2) & (b - a > 8)) | ((a >= 253) & (a - b > 8))).mean())
+
+
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="checkpoints/deepsky-resnet.dreamer.pt not shipped in this tree")
 def test_shipped_dreamer_dreams_without_clipping_to_flat_colour():
     from skimage import data
@@ -146,6 +153,7 @@ def test_shipped_dreamer_dreams_without_clipping_to_flat_colour():
                                               progress=False))
             assert np.abs(out.astype(int) - im.astype(int)).mean() > 2  # it dreamed
             assert _newly_clipped(im, out) < 0.01
+            assert _piled_at_bounds(im, out) < 0.01
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="checkpoints/deepsky-resnet.dreamer.pt not shipped in this tree")
