@@ -482,7 +482,8 @@ def dream(image, net, list_net, weights, checkpoint, layer, objective, octaves, 
 @click.option("--schedule", default="cosine", show_default=True, type=click.Choice(["cosine", "step"]),
               help="Learning-rate decay.")
 @click.option("--res", default=64, show_default=True, type=click.IntRange(min=8), help="Training image size.")
-@click.option("--val-split", default=0.2, show_default=True, help="Fraction of each class held out.")
+@click.option("--val-split", default=0.2, show_default=True,
+              help="Fraction of each class held out (of its source images when DATA has a groups.json).")
 @click.option("--color-jitter/--no-color-jitter", default=True, show_default=True, help='Random brightness/contrast/saturation/hue on training images.')
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="Start from local torchvision weights.")
 @click.option("--width", default=64, show_default=True, type=click.IntRange(min=1),

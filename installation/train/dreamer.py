@@ -1,9 +1,12 @@
 """`installation train-dreamer`: a ResNet classifier on a folder-per-class dataset, to dream with.
 
-DATA/<class name>/*.png|jpg|... -> a stratified train/validation split, optional colour
+DATA/<class name>/*.png|jpg|... -> a stratified train/validation split (by source image when
+DATA/groups.json names each image's source, so no crop of a training image is validated on;
+`installation dataset --deep-sky --by-type` writes one), optional colour
 jitter, from scratch or from local torchvision weights (the fc layer is replaced when the
 class count differs), AdamW with cosine or step learning-rate decay, validation accuracy
-per epoch (a tqdm bar per epoch plus a printed table), and the best epoch kept: it is
+per epoch (a tqdm bar per epoch plus a printed table; at the end, accuracy per class by image
+and by source against chance), and the best epoch kept: it is
 written (atomically) as a dreamer file every time validation accuracy improves, so
 `installation dream --net FILE` dreams with what it learned of these classes.
 
