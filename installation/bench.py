@@ -37,7 +37,9 @@ import torch
 log = logging.getLogger(__name__)
 
 DEFAULT_SHOW = Path(__file__).resolve().parents[1] / "show_configs" / "default.toml"
-DREAMERS = ("discriminator", "resnet18", "resnet50")
+# The shipped deep-sky dreamer (checkpoints/README.md), timed by this name.
+SKY_DREAMER = ("deepsky-resnet", Path(__file__).resolve().parents[1] / "checkpoints" / "deepsky-resnet.dreamer.pt")
+DREAMERS = ("discriminator", "resnet18", "resnet50", SKY_DREAMER[0])
 
 
 @dataclass
@@ -51,7 +53,7 @@ class BenchPlan:
     )
     generator_seconds: float = 2.0  # timed seconds per generator and path (at least 3 frames)
     conv_shape: tuple[int, int, int] = (128, 64, 64)  # channels, height, width of the peak conv
-    dream_sizes: tuple[int, ...] = (128, 224, 256)
+    dream_sizes: tuple[int, ...] = (64, 128, 224, 256)  # 64-128: what a live show dreams at
     dreamers: tuple[str, ...] = DREAMERS
     dream_steps: int = 3  # timed steps per dreamer and size (after one warm-up)
     display_sizes: dict[str, tuple[int, int]] = field(
@@ -217,6 +219,8 @@ def bench_generators(plan: BenchPlan, shipped_spec: str, device) -> dict:
 def _make_dreamer(name: str, checkpoint: str | None, device):
     from installation.dreamers import DiscriminatorDreamer, load_dreamer
 
+    if name == SKY_DREAMER[0]:
+        return load_dreamer(str(SKY_DREAMER[1]), device), f"{SKY_DREAMER[1].name} (trained)"
     if name != "discriminator":
         import warnings
 
