@@ -3,6 +3,7 @@
 // (semi-Lagrangian, one midpoint step, bilinear), a little diffusion, a slow decay, and the
 // newest content (crossfaded between the last two filled frames) injected with a live mix:
 //   dye' = mix(decay * advect(dye), content, inject * mix(1, smoothstep(0, 0.3, luma), gate))
+// where content's hue is turned by hue_spread times the slow hue field (velocity z).
 // uv: GL, bottom-left. Velocity is in output heights per second, y up.
 #include "common/color.glsl"
 
@@ -20,6 +21,7 @@ uniform float diffusion;      // 0..1: mix of a 4-tap blur into the advected dye
 uniform float decay_factor;   // exp(-decay * dt), computed on the CPU
 uniform float inject_alpha;   // this frame's injection mix (frame-rate corrected on the CPU)
 uniform float inject_gate;    // 0: inject everywhere; 1: only where the content is bright
+uniform float hue_spread;     // turns of hue shift at the hue field's extremes (velocity z)
 
 void main() {
     vec2 to_uv = 1.0 / vec2(aspect, 1.0);
@@ -37,6 +39,9 @@ void main() {
     }
     dye *= decay_factor;
     vec3 content = mix(texture(fill_previous, uv).rgb, texture(fill_newest, uv).rgb, content_mix);
+    if (hue_spread != 0.0) {
+        content = max(rotate_hue(content, hue_spread * texture(velocity, uv).z), 0.0);
+    }
     float alpha = inject_alpha * mix(1.0, smoothstep(0.0, 0.3, luma(content)), inject_gate);
     frag_color = vec4(mix(dye, content, alpha), 1.0);
 }

@@ -11,5 +11,6 @@ void main() {
     vec2 texel = 1.0 / vec2(textureSize(pressure, 0));
     float dx = texture(pressure, uv + vec2(texel.x, 0.0)).x - texture(pressure, uv - vec2(texel.x, 0.0)).x;
     float dy = texture(pressure, uv + vec2(0.0, texel.y)).x - texture(pressure, uv - vec2(0.0, texel.y)).x;
-    frag_color = vec4(texture(velocity, uv).xy - 0.5 * vec2(dx, dy), 0.0, 1.0);
+    vec3 v = texture(velocity, uv).xyz;  // z: the hue field, passed through
+    frag_color = vec4(v.xy - 0.5 * vec2(dx, dy), v.z, 1.0);
 }

@@ -5,6 +5,9 @@
 //   target = wind + curl noise (drifting, evolving; divergence-free) + point vortices
 //            (Lamb-Oseen profile, positions from the CPU, each always turning the same way)
 // then this frame's impulses (audio onsets, OSC) kick it outwards from their centres.
+// z carries a slow scalar noise field (-1..1) that the dye pass turns into a hue shift of the
+// injected content, so pigment from different places carries different colours (cheap here:
+// the grid is small).
 // uv: GL, bottom-left. Velocity y is up.
 #include "common/noise.glsl"
 
@@ -24,6 +27,8 @@ uniform int vortex_count;
 uniform vec4 vortices[6];       // (x uv, y uv, peak speed heights/s signed, radius heights)
 uniform int impulse_count;
 uniform vec4 impulses[8];       // (x uv, y uv, peak speed heights/s, radius heights)
+uniform float hue_scale;        // hue-field noise cells per output height
+uniform vec3 hue_offset;        // hue-field drift (x, y in noise cells) and evolution (z)
 
 vec2 height_units(vec2 p) {
     return vec2(p.x * aspect, p.y);
@@ -54,5 +59,6 @@ void main() {
         // Outward push, peak speed at r = R / sqrt(2): r / R * exp(-r^2 / R^2) peaks at 0.429.
         v += impulses[k].z * r / radius * exp(-dot(r, r) / (radius * radius)) / 0.4289;
     }
-    frag_color = vec4(v, 0.0, 1.0);
+    float hue = clamp(1.6 * gradient_noise_d(vec3(q * hue_scale, 0.0) + hue_offset).x, -1.0, 1.0);
+    frag_color = vec4(v, hue, 1.0);
 }

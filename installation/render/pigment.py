@@ -67,6 +67,9 @@ class PigmentParams:
     relax: float = _p(1.5, 0.0, 30.0, "per second: how fast the velocity follows the target field (impulses fade at this rate)")
     project_iterations: int = _p(0, 0, 40, "Jacobi pressure iterations of the projection (0 = off)")
     impulse_scale: float = _p(1.0, 0.0, 4.0, "multiplier on queued impulses' strength")
+    hue_spread: float = _p(0.0, 0.0, 1.0, "turns of hue shift of injected content across a slow noise field (pigments of many colours)")
+    hue_scale: float = _p(0.8, 0.1, 8.0, "hue-field noise cells per output height")
+    hue_drift: float = _p(0.05, 0.0, 1.0, "how fast the hue field drifts and changes, noise cells per second")
     # dye
     inject: float = _p(0.05, 0.0, 1.0, "mix of the new content into the dye per frame at 60 fps (1 = content only)")
     inject_gate: float = _p(0.5, 0.0, 1.0, "0: inject everywhere; 1: inject only where the content is bright")
@@ -146,6 +149,7 @@ class VelocityField:
         self.curl_phase = 0.0
         self.curl_offset = np.zeros(2)
         self.vortex_time = 0.0
+        self.hue_offset = np.array([0.0, 0.0, 17.0])
 
     @property
     def texture(self) -> moderngl.Texture:
@@ -169,6 +173,7 @@ class VelocityField:
         heading = 0.37 * self.vortex_time * 2 * math.pi
         self.curl_offset = (self.curl_offset + p.curl_drift * dt * np.array([math.cos(heading), math.sin(heading)])) % 1024.0
         self.vortex_time = (self.vortex_time + p.vortex_drift * dt) % 10000.0
+        self.hue_offset = (self.hue_offset + p.hue_drift * dt * np.array([0.6, -0.3, 0.5])) % np.array([1024.0, 1024.0, NOISE_Z_PERIOD])
         vortices = self.vortex_uniforms(p) + [(0.0, 0.0, 0.0, 1.0)] * (MAX_VORTICES - int(p.vortices))
         imps = [(x, y, s * p.impulse_scale, max(r, 1e-3)) for x, y, s, r in impulses[:MAX_IMPULSES]]
         count = len(imps)
@@ -180,7 +185,7 @@ class VelocityField:
             curl_speed=p.curl, curl_scale=p.curl_scale, curl_phase=self.curl_phase,
             curl_offset=tuple(self.curl_offset), vortex_count=int(p.vortices),
             vortices=vortices, impulse_count=count,
-            impulses=imps,
+            impulses=imps, hue_scale=p.hue_scale, hue_offset=tuple(self.hue_offset),
         )
         self._v = [dst, src]
         if p.project_iterations > 0:
@@ -280,7 +285,7 @@ class PigmentFlow:
              "fill_previous": self.fill.previous.texture, "fill_newest": self.fill.newest.texture},
             content_mix=float(min(max(content_mix, 0.0), 1.0)), dt_speed=dt * p.speed,
             diffusion=p.diffusion, decay_factor=math.exp(-p.decay * dt),
-            inject_alpha=inject_alpha, inject_gate=p.inject_gate,
+            inject_alpha=inject_alpha, inject_gate=p.inject_gate, hue_spread=p.hue_spread,
         )
         self._dye = [dst, src]
         if p.bloom > 0.0:
