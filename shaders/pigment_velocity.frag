@@ -1,7 +1,9 @@
 #version 330 core
 // Pigment flow, step 1 (reduced grid): the live velocity field, in output heights per second
 // (x measured in heights too, so turns are round). The previous field is advected along
-// itself (semi-Lagrangian) and relaxed towards a target field at `relax` per second:
+// itself by `self_advect` (semi-Lagrangian; 1 = a fluid's momentum, but without the
+// projection that builds Burgers shocks: straight hard edges in the dye) and relaxed towards
+// a target field at `relax` per second:
 //   target = wind + curl noise (drifting, evolving; divergence-free) + point vortices
 //            (Lamb-Oseen profile, positions from the CPU, each always turning the same way)
 // then this frame's impulses (audio onsets, OSC) kick it outwards from their centres.
@@ -16,6 +18,7 @@ out vec4 frag_color;
 
 uniform sampler2D previous_velocity;
 uniform float dt;
+uniform float self_advect;      // 0..1: how far the field is carried along itself
 uniform float aspect;
 uniform float relax_alpha;      // 1 - exp(-relax * dt), computed on the CPU
 uniform vec2 wind;              // heights / s
@@ -36,7 +39,7 @@ vec2 height_units(vec2 p) {
 
 void main() {
     vec2 v0 = texture(previous_velocity, uv).xy;
-    vec2 back = uv - dt * v0 / vec2(aspect, 1.0);
+    vec2 back = uv - self_advect * dt * v0 / vec2(aspect, 1.0);
     vec2 v = texture(previous_velocity, back).xy;
 
     vec2 q = height_units(uv);

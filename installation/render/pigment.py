@@ -65,6 +65,7 @@ class PigmentParams:
     vortex_radius: float = _p(0.16, 0.02, 1.0, "vortex core radius, output heights")
     vortex_drift: float = _p(0.03, 0.0, 1.0, "how fast the vortices wander, cycles per second")
     relax: float = _p(1.5, 0.0, 30.0, "per second: how fast the velocity follows the target field (impulses fade at this rate)")
+    self_advect: float = _p(0.0, 0.0, 1.0, "how far the velocity is carried along itself (momentum; >0 wants the projection on, else shocks)")
     project_iterations: int = _p(0, 0, 40, "Jacobi pressure iterations of the projection (0 = off)")
     impulse_scale: float = _p(1.0, 0.0, 4.0, "multiplier on queued impulses' strength")
     hue_spread: float = _p(0.0, 0.0, 1.0, "turns of hue shift of injected content across a slow noise field (pigments of many colours)")
@@ -181,7 +182,7 @@ class VelocityField:
         src, dst = self._v
         self.step_pass.draw(
             dst.framebuffer, {"previous_velocity": src.texture},
-            dt=dt, relax_alpha=1.0 - math.exp(-p.relax * dt), wind=(p.wind_x, p.wind_y),
+            dt=dt, self_advect=p.self_advect, relax_alpha=1.0 - math.exp(-p.relax * dt), wind=(p.wind_x, p.wind_y),
             curl_speed=p.curl, curl_scale=p.curl_scale, curl_phase=self.curl_phase,
             curl_offset=tuple(self.curl_offset), vortex_count=int(p.vortices),
             vortices=vortices, impulse_count=count,
