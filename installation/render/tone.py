@@ -22,19 +22,19 @@ def _p(default, lo, hi, doc):
 class ToneParams:
     """Filmic tone and colour (shaders/common/tone.glsl). Defaults tuned on the Hubble model (issue 13)."""
 
-    exposure: float = _p(0.6, -4.0, 4.0, "exposure in stops, before the curve")
-    knee: float = _p(0.06, 0.002, 1.0, "black knee of the log toe: smaller lifts faint structure more")
-    white: float = _p(1.6, 0.25, 16.0, "brightest-channel value (after exposure) the curve maps to 1 before the shoulder")
+    exposure: float = _p(0.5, -4.0, 4.0, "exposure in stops, before the curve")
+    knee: float = _p(0.1, 0.002, 1.0, "black knee of the log toe: smaller lifts faint structure more")
+    white: float = _p(1.2, 0.25, 16.0, "brightest-channel value (after exposure) the curve maps to 1 before the shoulder")
     shoulder: float = _p(0.8, 0.5, 1.0, "where the tanh shoulder starts rolling highlights off (1 = none)")
-    saturation: float = _p(1.6, 0.0, 3.0, "saturation about Rec.709 luma (1 = unchanged)")
+    saturation: float = _p(2.6, 0.0, 3.0, "saturation about Rec.709 luma (1 = unchanged)")
     hue: float = _p(0.0, -0.5, 0.5, "hue rotation about the grey axis, in turns")
-    palette: float = _p(0.35, 0.0, 1.0, "how much the shadow/highlight tints colour the image")
-    shadow_r: float = _p(0.55, 0.0, 2.0, "shadow tint, red")
-    shadow_g: float = _p(0.75, 0.0, 2.0, "shadow tint, green")
-    shadow_b: float = _p(1.45, 0.0, 2.0, "shadow tint, blue")
-    highlight_r: float = _p(1.35, 0.0, 2.0, "highlight tint, red")
-    highlight_g: float = _p(1.05, 0.0, 2.0, "highlight tint, green")
-    highlight_b: float = _p(0.8, 0.0, 2.0, "highlight tint, blue")
+    palette: float = _p(0.5, 0.0, 1.0, "how much the shadow/highlight tints colour the image")
+    shadow_r: float = _p(0.5, 0.0, 2.0, "shadow tint, red")
+    shadow_g: float = _p(0.7, 0.0, 2.0, "shadow tint, green")
+    shadow_b: float = _p(1.6, 0.0, 2.0, "shadow tint, blue")
+    highlight_r: float = _p(1.5, 0.0, 2.0, "highlight tint, red")
+    highlight_g: float = _p(1.0, 0.0, 2.0, "highlight tint, green")
+    highlight_b: float = _p(0.6, 0.0, 2.0, "highlight tint, blue")
 
     def clamped(self) -> "ToneParams":
         """A copy with every field inside its range."""
