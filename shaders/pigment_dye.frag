@@ -17,7 +17,8 @@ uniform sampler2D fill_newest;
 uniform float content_mix;
 uniform float dt_speed;       // dt * speed: seconds of flow this frame
 uniform float aspect;
-uniform float diffusion;      // 0..1: mix of a 4-tap blur into the advected dye
+uniform float diffusion;      // 0..1: mix of a 4-tap blur into the advected dye; < 0 sharpens
+                              // instead (undoes the bilinear advection's own blur)
 uniform float decay_factor;   // exp(-decay * dt), computed on the CPU
 uniform float inject_alpha;   // this frame's injection mix (frame-rate corrected on the CPU)
 uniform float inject_gate;    // 0: inject everywhere; 1: only where the content is bright
@@ -35,7 +36,7 @@ void main() {
                           + texture(previous_dye, back - vec2(texel.x, 0.0)).rgb
                           + texture(previous_dye, back + vec2(0.0, texel.y)).rgb
                           + texture(previous_dye, back - vec2(0.0, texel.y)).rgb);
-        dye = mix(dye, blur, diffusion);
+        dye = max(mix(dye, blur, diffusion), 0.0);
     }
     dye *= decay_factor;
     vec3 content = mix(texture(fill_previous, uv).rgb, texture(fill_newest, uv).rgb, content_mix);
@@ -43,5 +44,6 @@ void main() {
         content = max(rotate_hue(content, hue_spread * texture(velocity, uv).z), 0.0);
     }
     float alpha = inject_alpha * mix(1.0, smoothstep(0.0, 0.3, luma(content)), inject_gate);
-    frag_color = vec4(mix(dye, content, alpha), 1.0);
+    // The cap keeps a sharpening (negative diffusion) feedback bounded.
+    frag_color = vec4(min(mix(dye, content, alpha), vec3(4.0)), 1.0);
 }

@@ -75,7 +75,7 @@ class PigmentParams:
     inject: float = _p(0.25, 0.0, 1.0, "mix of the new content into the dye per frame at 60 fps (1 = content only)")
     inject_gate: float = _p(1.0, 0.0, 1.0, "0: inject everywhere; 1: inject only where the content is bright")
     decay: float = _p(0.3, 0.0, 5.0, "per second: how fast the dye fades (exp(-decay * t))")
-    diffusion: float = _p(0.0, 0.0, 1.0, "mix of a 4-tap blur into the dye each frame")
+    diffusion: float = _p(-0.3, -0.6, 1.0, "mix of a 4-tap blur into the dye each frame; negative sharpens (undoes the advection's blur)")
     # output
     sheen: float = _p(0.35, 0.0, 1.0, "diffuse relief lighting from the dye's luma normals")
     sheen_height: float = _p(6.0, 0.0, 40.0, "luma gradient to surface slope")
