@@ -22,6 +22,8 @@ uniform float diffusion;      // 0..1: mix of a 4-tap blur into the advected dye
 uniform float decay_factor;   // exp(-decay * dt), computed on the CPU
 uniform float inject_alpha;   // this frame's injection mix (frame-rate corrected on the CPU)
 uniform float inject_gate;    // 0: inject everywhere; 1: only where the content is bright
+uniform float smear;          // 1: inject the content averaged along this frame's path (no dotted
+                              // trails behind small bright points in fast flow); 0: one sample
 uniform float hue_spread;     // turns of hue shift at the hue field's extremes (velocity z)
 
 void main() {
@@ -40,6 +42,12 @@ void main() {
     }
     dye *= decay_factor;
     vec3 content = mix(texture(fill_previous, uv).rgb, texture(fill_newest, uv).rgb, content_mix);
+    if (smear > 0.0) {
+        // The parcel now at uv swept over back .. uv during the frame: average 3 points of it.
+        vec3 at_mid = mix(texture(fill_previous, mid).rgb, texture(fill_newest, mid).rgb, content_mix);
+        vec3 at_back = mix(texture(fill_previous, back).rgb, texture(fill_newest, back).rgb, content_mix);
+        content = mix(content, (content + at_mid + at_back) / 3.0, smear);
+    }
     if (hue_spread != 0.0) {
         content = max(rotate_hue(content, hue_spread * texture(velocity, uv).z), 0.0);
     }

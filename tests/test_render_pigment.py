@@ -85,7 +85,8 @@ def test_dye_decays_at_the_set_rate(gl):
 def test_injection_mix_one_gives_the_content(gl):
     image = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
     ctx, _ = gl
-    params = replace(PigmentParams(), fill_border=0.0, inject=1.0, inject_gate=0.0, hue_spread=0.0)  # flowing, yet replaced
+    params = replace(PigmentParams(), fill_border=0.0, inject=1.0, inject_gate=0.0, hue_spread=0.0,
+                     smear=0.0)  # flowing, yet replaced
     flow = load(gl, dot_image(), params)
     texture = content_texture(ctx, image)
     flow.push(texture, params)

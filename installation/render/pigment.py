@@ -74,6 +74,7 @@ class PigmentParams:
     # dye
     inject: float = _p(0.25, 0.0, 1.0, "mix of the new content into the dye per frame at 60 fps (1 = content only)")
     inject_gate: float = _p(1.0, 0.0, 1.0, "0: inject everywhere; 1: inject only where the content is bright")
+    smear: float = _p(1.0, 0.0, 1.0, "1: inject content averaged along each frame's path (no dotted trails in fast flow)")
     decay: float = _p(0.3, 0.0, 5.0, "per second: how fast the dye fades (exp(-decay * t))")
     diffusion: float = _p(-0.3, -0.6, 1.0, "mix of a 4-tap blur into the dye each frame; negative sharpens (undoes the advection's blur)")
     # output
@@ -286,7 +287,7 @@ class PigmentFlow:
              "fill_previous": self.fill.previous.texture, "fill_newest": self.fill.newest.texture},
             content_mix=float(min(max(content_mix, 0.0), 1.0)), dt_speed=dt * p.speed,
             diffusion=p.diffusion, decay_factor=math.exp(-p.decay * dt),
-            inject_alpha=inject_alpha, inject_gate=p.inject_gate, hue_spread=p.hue_spread,
+            inject_alpha=inject_alpha, inject_gate=p.inject_gate, hue_spread=p.hue_spread, smear=p.smear,
         )
         self._dye = [dst, src]
         if p.bloom > 0.0:
