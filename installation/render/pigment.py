@@ -78,9 +78,9 @@ class PigmentParams:
     decay: float = _p(0.5, 0.0, 5.0, "per second: how fast the dye fades (exp(-decay * t))")
     diffusion: float = _p(-0.15, -0.6, 1.0, "mix of a 4-tap blur into the dye each frame; negative sharpens (undoes the advection's blur)")
     # output
-    sheen: float = _p(0.4, 0.0, 1.0, "diffuse relief lighting from the dye's luma normals")
+    sheen: float = _p(0.25, 0.0, 1.0, "diffuse relief lighting from the dye's luma normals")
     sheen_height: float = _p(8.0, 0.0, 40.0, "luma gradient to surface slope")
-    glint: float = _p(0.3, 0.0, 2.0, "specular glints on the relief")
+    glint: float = _p(0.25, 0.0, 2.0, "specular glints on the relief")
     bloom: float = _p(0.8, 0.0, 4.0, "bloom on bright points")
     bloom_threshold: float = _p(0.25, 0.0, 1.0, "dye value above which it blooms")
     bloom_spread: float = _p(1.5, 0.0, 6.0, "bloom radius, in quarter-size texels")
