@@ -9,9 +9,12 @@ bilinear upscale to the output size (as ShaderChain does for render_scale < 1); 
 content frame is filled every `--content-every` frames. ctx.finish() ends each frame so the
 GPU (or llvmpipe's threads) work is inside the timing. Median of the timed frames.
 
-Measured 2026-11-30, llvmpipe, 2 shared cores under load (load average 4-8 from other jobs):
-1280x720 scale 0.5: 98 ms a frame (projection 10 iterations: 96, within noise);
-scale 1: 291 ms (282). Far above the live chain's ~12 ms: see the dye pass's taps.
+Measured 2026-11-30, llvmpipe, 2 shared cores, load average ~3.3 (other jobs):
+1280x720 scale 0.5: 37.5 ms a frame (p90 49); with a 10-iteration projection 47.6 ms;
+scale 1: 141 ms (149). At load 4-8: 98 and 291 ms. With diffusion, smear, sheen and bloom
+off, scale 0.5: 35.5 ms. The live chain's warp/feedback/grade is ~12 ms, so the pigment
+stage costs ~3x it: the projection does not pay for itself here (its target field is
+divergence-free already; self_advect stays 0).
 """
 
 from __future__ import annotations
