@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from installation.bench_plan import DREAMERS, BenchPlan  # noqa: F401 - BenchPlan: the CLI's and tests' name
+from installation.bench_plan import DREAMERS, SKY_DREAMER, BenchPlan  # noqa: F401 - BenchPlan: the CLI's and tests' name
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,8 @@ def bench_generators(plan: BenchPlan, shipped_spec: str, device) -> dict:
 def _make_dreamer(name: str, checkpoint: str | None, device):
     from installation.dreamers import DiscriminatorDreamer, load_dreamer
 
+    if name == SKY_DREAMER[0]:
+        return load_dreamer(str(SKY_DREAMER[1]), device), f"{SKY_DREAMER[1].name} (trained)"
     if name != "discriminator":
         import warnings
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-DREAMERS = ("discriminator", "resnet18", "resnet50")
+# The shipped deep-sky dreamer (checkpoints/README.md), timed by this name.
+SKY_DREAMER = ("deepsky-resnet", Path(__file__).resolve().parents[1] / "checkpoints" / "deepsky-resnet.dreamer.pt")
+DREAMERS = ("discriminator", "resnet18", "resnet50", SKY_DREAMER[0])
 
 
 @dataclass
@@ -18,7 +21,7 @@ class BenchPlan:
     )
     generator_seconds: float = 2.0  # timed seconds per generator and path (at least 3 frames)
     conv_shape: tuple[int, int, int] = (128, 64, 64)  # channels, height, width of the peak conv
-    dream_sizes: tuple[int, ...] = (128, 224, 256)
+    dream_sizes: tuple[int, ...] = (64, 128, 224, 256)  # 64-128: what a live show dreams at
     dreamers: tuple[str, ...] = DREAMERS
     dream_steps: int = 3  # timed steps per dreamer and size (after one warm-up)
     display_sizes: dict[str, tuple[int, int]] = field(

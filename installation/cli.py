@@ -465,6 +465,21 @@ def soak(show_file, **kw):
     run_soak(show_file or GALLERY_SHOW, **kw)
 
 
+@cli.command("look")
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip", default=2.0, show_default=True, type=click.FloatRange(min=0.0), help="Seconds to skip at the start.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (summary and per-frame figures).")
+@click.option("--sheet", type=click.Path(dir_okay=False, path_type=Path), help="Write a 4x3 contact sheet PNG here.")
+def look_command(video, skip, as_json, sheet):
+    """Measure a recording's look: luma, colourfulness, self-similarity, motion, flicker (installation/look.py)."""
+    from installation.look import look
+
+    try:
+        click.echo(look(video, skip_seconds=skip, sheet_path=sheet, as_json=as_json))
+    except (ValueError, FileNotFoundError, OSError, RuntimeError) as e:
+        raise UserError(f"{video}: {e}") from None
+
+
 def main() -> None:
     cli(prog_name="installation")
 

@@ -23,15 +23,28 @@ class UserError(click.ClickException):
 @click.option("--deep-sky", is_flag=True,
               help="Build from Stellarium's deep-sky photographs (apt-get install stellarium-data) and the Hubble XDF; "
                    "--crops is the total (default 10000). Writes a CREDITS file.")
+@click.option("--by-type", is_flag=True,
+              help="With --deep-sky: one folder per object type (from Stellarium's catalog.dat), the same number "
+                   "of crops per class (--crops total, default 6000), groups.json for a split by photograph; "
+                   "prints the class counts. For `installation train-dreamer`.")
 @click.option("--seed", default=0, show_default=True, help="Seed for the random crops.")
-def dataset(src, res, out, crops, max_scale, hubble, deep_sky, seed):
+def dataset(src, res, out, crops, max_scale, hubble, deep_sky, by_type, seed):
     """Make a training dataset of RES x RES PNGs (+ dataset.json) from a folder or zip of images."""
     from installation.train.dataset import DatasetError, make_dataset
     from installation.train.deepsky import make_deep_sky_dataset
 
     if (src is not None) + hubble + deep_sky != 1:
         raise UserError("give exactly one source: SRC (a folder or .zip of images), --hubble or --deep-sky")
+    if by_type and not deep_sky:
+        raise UserError("--by-type needs --deep-sky (the object types come from Stellarium's catalogue)")
     try:
+        if by_type:
+            from installation.train.deepsky import make_deep_sky_type_dataset
+
+            counts = make_deep_sky_type_dataset(res, out, crops=crops, seed=seed, log=click.echo)
+            click.echo(f"wrote {sum(c['crops'] for c in counts.values())} images of {res}x{res} in "
+                       f"{len(counts)} class folders to {out}")
+            return
         if deep_sky:
             rep = make_deep_sky_dataset(res, out, crops=crops, seed=seed)
         else:
@@ -126,7 +139,8 @@ def metrics(checkpoint, data, num, as_json, device, seed, noise_mode):
 @click.option("--schedule", default="cosine", show_default=True, type=click.Choice(["cosine", "step"]),
               help="Learning-rate decay.")
 @click.option("--res", default=64, show_default=True, type=click.IntRange(min=8), help="Training image size.")
-@click.option("--val-split", default=0.2, show_default=True, help="Fraction of each class held out.")
+@click.option("--val-split", default=0.2, show_default=True,
+              help="Fraction of each class held out (of its source images when DATA has a groups.json).")
 @click.option("--color-jitter/--no-color-jitter", default=True, show_default=True, help='Random brightness/contrast/saturation/hue on training images.')
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="Start from local torchvision weights.")
 @click.option("--width", default=64, show_default=True, type=click.IntRange(min=1),

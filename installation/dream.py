@@ -158,6 +158,25 @@ def tensor_to_uint8(img: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 0).cpu().numpy()
 
 
+# One 8-bit level in [-1, 1] units: the soft clip's ceiling stays this far inside the range, so a
+# dreamed pixel that was not at 0 or 255 never rounds to it.
+SOFT_CLIP_MARGIN = 2.0 / 255
+
+
+def soft_add(base: torch.Tensor, detail: torch.Tensor) -> torch.Tensor:
+    """base + detail in [-1, 1] with a smooth shoulder instead of a hard clamp.
+
+    Per pixel, the detail is squeezed into the room left toward the bound it moves to
+    (room * tanh(detail / room)): small details pass unchanged, large ones approach the bound
+    without reaching it, so highlights keep their gradations instead of clipping to flat
+    colour. Pixels already at a bound stay there."""
+    up = (1.0 - SOFT_CLIP_MARGIN - base).clamp(min=0.0)  # room toward white
+    down = (1.0 - SOFT_CLIP_MARGIN + base).clamp(min=0.0)  # room toward black
+    room = torch.where(detail >= 0, up, down)
+    squeezed = room * torch.tanh(detail / room.clamp(min=1e-6))
+    return (base + squeezed).clamp(-1.0, 1.0)  # the clamp only catches bases outside [-1, 1]
+
+
 def resize(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize of [N, C, H, W]; antialiased when shrinking; identity at the same size."""
     if tuple(img.shape[-2:]) == tuple(size):
@@ -259,7 +278,10 @@ def dream_image(
     """DeepDream a still image. Returns [1, 3, H, W] in [-1, 1], the input's size.
 
     Octaves run from the smallest (H / octave_scale**(octaves-1)) to the full size; after each,
-    the detail (dreamed - base) is upscaled and added to the next octave's base.
+    the detail (dreamed - base) is upscaled and added to the next octave's base. The result is
+    base + detail through `soft_add`'s shoulder: a pixel the dream drove all the way to 0 or 255
+    ends about three quarters of the way there, keeping the texture beneath it, instead of
+    clipping to flat colour.
     """
     from tqdm.auto import tqdm
 
@@ -285,7 +307,7 @@ def dream_image(
             bar.update(1)
         detail = x - base
     bar.close()
-    return x.detach()
+    return soft_add(base_full, (x - base_full).detach())
 
 
 # --- the dream brush ---------------------------------------------------------------------
@@ -496,8 +518,8 @@ class LiveDreamer:
             mask = brush_mask(H, W, p.focus_x, p.focus_y, p.focus_radius,
                               p.focus_softness, device=self.device)[None, None]
             up = resize(detail, (H, W))  # [1, 3, H, W]
-            out = _frame_tensor(frame, self.device).float()
-            out = (out + (127.5 * strength) * mask * up).round().clamp(0, 255).to(torch.uint8)
+            out = soft_add(uint8_to_tensor(frame, self.device), strength * mask * up)  # a shoulder, not a clamp
+            out = ((out + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
             return out[0].permute(1, 2, 0).cpu().numpy()
 
     def _grow(self, base, detail, brush, step, scale) -> torch.Tensor:

@@ -25,6 +25,7 @@ from torch import nn
 from installation.models.resnet import RESNET_LAYOUTS, ResNet, infer_resnet_kwargs
 
 DREAMER_FORMAT = "installation.dreamer"
+DREAMER_VERSION = 1  # the layout save_dreamer_file writes and load_dreamer_file reads
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -144,6 +145,10 @@ def _torch_load(path: Path):
 
 
 def _load_resnet_state(net: ResNet, state: dict, source: str) -> None:
+    for key, value in state.items():
+        # A diverged training run saves NaN; dreaming with it would paint NaN (black) frames.
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{source}: weights hold NaN or Inf (first in {key}); retrain or use another file")
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(
@@ -190,7 +195,7 @@ def save_dreamer_file(path: str | Path, net: ResNet, classes: list[str], res: in
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": DREAMER_FORMAT,
-        "version": 1,
+        "version": DREAMER_VERSION,
         "depth": net.depth,
         "width": net.width,
         "num_classes": net.num_classes,
@@ -212,6 +217,9 @@ def load_dreamer_file(path: str | Path) -> ResNetDreamer:
         raise FileNotFoundError(f"{path}: dreamer file not found")
     obj = _torch_load(path)
     if isinstance(obj, dict) and obj.get("format") == DREAMER_FORMAT:
+        if obj.get("version") != DREAMER_VERSION:
+            raise ValueError(f"{path}: dreamer file version {obj.get('version')!r}; this installation reads version "
+                             f"{DREAMER_VERSION} (retrain it with `installation train-dreamer`)")
         try:
             net = ResNet(int(obj["depth"]), int(obj["num_classes"]), int(obj.get("width", 64)))
             state = obj["state_dict"]

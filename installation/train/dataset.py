@@ -150,6 +150,7 @@ class _Writer:
         if self.is_zip:
             self._zip.writestr(name, data)
         else:
+            (self.partial / name).parent.mkdir(parents=True, exist_ok=True)  # 'class/file.png' datasets
             (self.partial / name).write_bytes(data)
 
     def commit(self) -> None:
@@ -237,19 +238,20 @@ def _generate_images(src: str | None, res: int, crops: int | None, hubble: bool,
     return source_iter(), total, skipped, str(src), "random-crops" if crops else "center-crop"
 
 
-def write_dataset(images: Iterator[Image.Image], total: int, out: str | os.PathLike, meta: dict,
-                  skipped: list[dict], *, extra_files: Callable[[], dict[str, bytes]] | None = None,
+def write_dataset(images: Iterator[Image.Image | tuple[str, Image.Image]], total: int, out: str | os.PathLike,
+                  meta: dict, skipped: list[dict], *, extra_files: Callable[[], dict[str, bytes]] | None = None,
                   progress: bool = True) -> DatasetReport:
-    """Write the images as numbered PNGs plus dataset.json (and `extra_files()`, called once the
-    images are written) at `out`, atomically; `meta` adds to the metadata."""
+    """Write the images as numbered PNGs (or under the names that come with them, as
+    (name, image) pairs) plus dataset.json (and `extra_files()`, called once the images are
+    written) at `out`, atomically; `meta` adds to the metadata (read once the images are written)."""
     from tqdm import tqdm
 
     out = Path(out)
     writer = _Writer(out)
     files: list[str] = []
     try:
-        for im in tqdm(images, total=total, desc="dataset", unit="img", disable=not progress):
-            name = f"{len(files):08d}.png"
+        for item in tqdm(images, total=total, desc="dataset", unit="img", disable=not progress):
+            name, im = item if isinstance(item, tuple) else (f"{len(files):08d}.png", item)
             writer.write(name, _png_bytes(im))
             files.append(name)
         if not files:

@@ -1,9 +1,12 @@
 """`installation train-dreamer`: a ResNet classifier on a folder-per-class dataset, to dream with.
 
-DATA/<class name>/*.png|jpg|... -> a stratified train/validation split, optional colour
+DATA/<class name>/*.png|jpg|... -> a stratified train/validation split (by source image when
+DATA/groups.json names each image's source, so no crop of a training image is validated on;
+`installation dataset --deep-sky --by-type` writes one), optional colour
 jitter, from scratch or from local torchvision weights (the fc layer is replaced when the
 class count differs), AdamW with cosine or step learning-rate decay, validation accuracy
-per epoch (a tqdm bar per epoch plus a printed table), and the best epoch kept: it is
+per epoch (a tqdm bar per epoch plus a printed table; at the end, accuracy per class by image
+and by source against chance), and the best epoch kept: it is
 written (atomically) as a dreamer file every time validation accuracy improves, so
 `installation dream --net FILE` dreams with what it learned of these classes.
 
@@ -68,8 +71,9 @@ def _load_square(path: Path, res: int) -> np.ndarray:
         return np.asarray(im.crop((left, top, left + res, top + res)), dtype=np.uint8)
 
 
-def load_class_folders(root: str | Path, res: int, progress: bool = True):
-    """DATA/<class>/<images> -> (images uint8 [N, 3, res, res], labels int64 [N], class names)."""
+def load_class_folders(root: str | Path, res: int, progress: bool = True, with_names: bool = False):
+    """DATA/<class>/<images> -> (images uint8 [N, 3, res, res], labels int64 [N], class names
+    [, file names relative to DATA, as 'class/file.png'])."""
     from tqdm.auto import tqdm
 
     root = Path(root)
@@ -92,7 +96,60 @@ def load_class_folders(root: str | Path, res: int, progress: bool = True):
             raise DreamerTrainError(f"{path}: not a readable image ({e})") from None
         labels.append(label)
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()  # [N, 3, res, res] uint8
+    if with_names:
+        return x, torch.tensor(labels, dtype=torch.int64), classes, [p.relative_to(root).as_posix() for p, _ in files]
     return x, torch.tensor(labels, dtype=torch.int64), classes
+
+
+GROUPS_NAME = "groups.json"  # written by `installation dataset --deep-sky --by-type`
+
+
+def read_groups(root: str | Path, names: list[str]) -> list[str] | None:
+    """The source each image was cut from (DATA/groups.json: {"class/file.png": "source"}), in the
+    order of `names`; None when DATA has no groups.json (then every image is its own group)."""
+    import json
+
+    path = Path(root) / GROUPS_NAME
+    if not path.is_file():
+        return None
+    try:
+        groups = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DreamerTrainError(f"{path}: unreadable ({e})") from None
+    if not isinstance(groups, dict):
+        raise DreamerTrainError(f"{path}: expected an object {{\"class/file.png\": \"source\"}}")
+    missing = [n for n in names if n not in groups]
+    if missing:
+        raise DreamerTrainError(f"{path}: names no source for {missing[0]} ({len(missing)} image(s) missing)")
+    return [str(groups[n]) for n in names]
+
+
+def grouped_split(labels: torch.Tensor, groups: list[str], val_split: float, seed: int,
+                  classes: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (train, val) where every group (source photograph) lies wholly on one side, so no
+    crop of a training photograph is validated on; each class's groups split in the same
+    proportion, at least one group of each class per side."""
+    if not 0 < val_split < 1:
+        raise DreamerTrainError(f"--val-split {val_split}: expected a fraction between 0 and 1")
+    rng = np.random.RandomState(seed)
+    label_of: dict[str, int] = {}
+    for g, y in zip(groups, labels.tolist()):
+        if label_of.setdefault(g, y) != y:
+            raise DreamerTrainError(f"source {g!r} has crops in two classes; a source must have one class")
+    train_groups, val_groups = set(), set()
+    for c in sorted(set(label_of.values())):
+        gs = sorted(g for g, y in label_of.items() if y == c)
+        if len(gs) < 2:
+            name = classes[c] if classes else str(c)
+            raise DreamerTrainError(f"class {name!r} has {len(gs)} source image(s); need at least 2 to validate "
+                                    "on one never trained on")
+        rng.shuffle(gs)
+        n_val = min(len(gs) - 1, max(1, round(len(gs) * val_split)))
+        val_groups.update(gs[:n_val])
+        train_groups.update(gs[n_val:])
+    val = torch.tensor([i for i, g in enumerate(groups) if g in val_groups], dtype=torch.int64)
+    train = torch.tensor([i for i, g in enumerate(groups) if g in train_groups], dtype=torch.int64)
+    return train, val
 
 
 def stratified_split(labels: torch.Tensor, val_split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,8 +261,15 @@ def train_dreamer(opts: TrainDreamerOptions, log: Callable[[str], None] = print)
     torch.manual_seed(opts.seed)
     g = torch.Generator().manual_seed(opts.seed)
 
-    images, labels, classes = load_class_folders(opts.data, opts.res, opts.progress)
-    train_idx, val_idx = stratified_split(labels, opts.val_split, opts.seed)
+    images, labels, classes, names = load_class_folders(opts.data, opts.res, opts.progress, with_names=True)
+    groups = read_groups(opts.data, names)
+    if groups is None:
+        train_idx, val_idx = stratified_split(labels, opts.val_split, opts.seed)
+        groups = names  # each image is its own source
+    else:
+        train_idx, val_idx = grouped_split(labels, groups, opts.val_split, opts.seed, classes)
+        log(f"split by source ({GROUPS_NAME}): {len({groups[i] for i in train_idx.tolist()})} sources train, "
+            f"{len({groups[i] for i in val_idx.tolist()})} validate")
     log(f"data: {len(labels)} images, {len(classes)} classes ({', '.join(classes[:8])}"
         f"{', ...' if len(classes) > 8 else ''}); train {len(train_idx)}, validation {len(val_idx)}")
 
@@ -257,10 +321,65 @@ def train_dreamer(opts: TrainDreamerOptions, log: Callable[[str], None] = print)
         log(f"{epoch:>5} {lr:>9.2e} {row['loss']:>8.4f} {row['train_acc']:>9.3f} {val_acc:>8.3f} "
             f"{time.perf_counter() - t0:>7.1f}{'  *best' if improved else ''}")
     net.load_state_dict(best["state"])
+    report = validation_report(net, val_images, val_labels, [groups[i] for i in val_idx.tolist()], classes,
+                               opts.batch, device)
+    _save(opts, net, classes, best["val_acc"], best["epoch"], report)
     log(f"best: epoch {best['epoch']}, validation accuracy {best['val_acc']:.3f} -> {opts.out}")
-    return {"val_acc": best["val_acc"], "epoch": best["epoch"], "history": history, "out": opts.out}
+    log(format_report(report))
+    return {"val_acc": best["val_acc"], "epoch": best["epoch"], "history": history, "out": opts.out,
+            "report": report}
 
 
-def _save(opts: TrainDreamerOptions, net: ResNet, classes, val_acc: float, epoch: int) -> None:
+@torch.no_grad()
+def validation_report(net: ResNet, images: torch.Tensor, labels: torch.Tensor, groups: list[str], classes: list[str],
+                      batch: int, device) -> dict:
+    """Per-class and overall accuracy on the validation set, by crop and by source image (the mean
+    of its crops' class probabilities), with chance: 1/classes and the largest class's share."""
+    net.eval()
+    probs = []
+    for i in range(0, len(labels), batch):
+        x = normalise(images[i : i + batch].to(device).float() / 255)
+        probs.append(net(x).softmax(1).cpu())
+    p = torch.cat(probs) if probs else torch.zeros(0, len(classes))
+    pred = p.argmax(1)
+    by_source: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        by_source.setdefault(g, []).append(i)
+    src_label = torch.tensor([int(labels[idx[0]]) for idx in by_source.values()], dtype=torch.int64)
+    src_pred = torch.stack([p[idx].mean(0) for idx in by_source.values()]).argmax(1) if by_source else src_label
+
+    def accuracy(y, yhat):
+        per = {}
+        for c, name in enumerate(classes):
+            m = y == c
+            per[name] = {"n": int(m.sum()), "acc": float((yhat[m] == c).float().mean()) if m.any() else None}
+        share = max((int((y == c).sum()) for c in range(len(classes))), default=0) / max(1, len(y))
+        return {"overall": float((y == yhat).float().mean()) if len(y) else 0.0,
+                "balanced": float(np.mean([v["acc"] for v in per.values() if v["acc"] is not None] or [0.0])),
+                "per_class": per, "chance_uniform": 1 / len(classes), "chance_majority": share}
+
+    return {"by_crop": accuracy(labels, pred), "by_source": accuracy(src_label, src_pred)}
+
+
+def format_report(report: dict) -> str:
+    """The validation report as a small table (per class: by crop, by source image)."""
+    crop, src = report["by_crop"], report["by_source"]
+    lines = [f"{'class':<18} {'val crops':>9} {'acc':>6} {'val sources':>11} {'acc':>6}"]
+    for name in crop["per_class"]:
+        a, b = crop["per_class"][name], src["per_class"][name]
+        fa = "-" if a["acc"] is None else f"{a['acc']:.3f}"
+        fb = "-" if b["acc"] is None else f"{b['acc']:.3f}"
+        lines.append(f"{name:<18} {a['n']:>9} {fa:>6} {b['n']:>11} {fb:>6}")
+    lines.append(f"{'overall':<18} {'':>9} {crop['overall']:>6.3f} {'':>11} {src['overall']:>6.3f}")
+    lines.append(f"{'class-balanced':<18} {'':>9} {crop['balanced']:>6.3f} {'':>11} {src['balanced']:>6.3f}")
+    lines.append(f"chance: 1/{len(crop['per_class'])} = {crop['chance_uniform']:.3f}; largest class "
+                 f"{crop['chance_majority']:.3f} of crops, {src['chance_majority']:.3f} of sources")
+    return "\n".join(lines)
+
+
+def _save(opts: TrainDreamerOptions, net: ResNet, classes, val_acc: float, epoch: int, report: dict | None = None) -> None:
     cpu = copy.deepcopy(net).cpu()
-    save_dreamer_file(opts.out, cpu, classes, opts.res, val_acc, extra={"epoch": epoch, "color_jitter": opts.color_jitter})
+    extra = {"epoch": epoch, "color_jitter": opts.color_jitter}
+    if report is not None:
+        extra["validation"] = report
+    save_dreamer_file(opts.out, cpu, classes, opts.res, val_acc, extra=extra)

@@ -1,0 +1,318 @@
+"""Pigment flow: GAN frames injected as dye into a live velocity field, advected, lit, bloomed and toned.
+
+One frame (`PigmentFlow.render`), every texture's uv GL-style ((0, 0) bottom-left):
+
+    push(content)  (only when a new generator frame arrives)
+        pigment_fill.frag: crop the frame's edge rows, fill the fill size (cover / random
+        tiles / mirror; common/fill.glsl) -> the newest of two fill textures
+    velocity (grid_divisor-times smaller grid, float32, ping-pong)
+        pigment_velocity.frag: advect itself, relax towards wind + curl noise + vortices, kick
+        with queued impulses; optional projection: divergence -> N Jacobi -> subtract gradient
+    dye (render size, RGBA16F ping-pong)
+        pigment_dye.frag: semi-Lagrangian advection along the velocity, diffusion, decay,
+        injection of the crossfaded fill with a live mix
+    bloom (quarter size): bright pass of the dye
+    output (output size, RGBA8): pigment_output.frag: sheen + bloom + filmic tone
+
+Velocity is in output heights per second (x measured in heights), y up. Time integrates on
+the CPU (phases wrap), so a live change of speed bends the motion instead of jumping it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import moderngl
+import numpy as np
+
+from installation.render.passes import FullscreenPass, RenderTarget
+from installation.render.shaders import ShaderLibrary
+from installation.render.tone import ToneParams, clamp_params
+
+NOISE_Z_PERIOD = 256  # as shaders/common/noise.glsl
+MAX_IMPULSES = 8  # as pigment_velocity.frag's impulses[]
+MAX_VORTICES = 6  # as pigment_velocity.frag's vortices[]
+FILL_MODES = {"cover": 0, "tiles": 1, "mirror": 2}
+REFERENCE_FPS = 60.0  # `inject` is the mix per frame at this rate; other rates get the same mix per second
+
+
+def _p(default, lo, hi, doc):
+    """A live parameter: default, range and one line of what it does (ready to become a schema field)."""
+    return field(default=default, metadata={"range": (lo, hi), "doc": doc})
+
+
+@dataclass(frozen=True)
+class PigmentParams:
+    """Every live parameter of the pigment flow. Defaults tuned on the Hubble model (issue 13)."""
+
+    # content fill (applied when a frame is pushed)
+    fill_tiles: float = _p(3.0, 0.5, 12.0, "random tiles per output height (fill 'tiles') or mirrored copies (fill 'mirror')")
+    fill_zoom: float = _p(0.3, 0.05, 0.35, "content heights each random tile shows (smaller = more magnified, more room to vary)")
+    fill_sharpness: float = _p(2.0, 0.5, 8.0, "how narrow the soft seams between random tiles are")
+    fill_border: float = _p(3.0, 0.0, 8.0, "content pixels cropped off each edge (the generator's edge rows)")
+    fill_seed: float = _p(0.0, 0.0, 1000.0, "seed of the tiles' random rotations and centres")
+    # velocity
+    speed: float = _p(1.3, 0.0, 4.0, "overall flow speed multiplier (0 freezes the pigment)")
+    wind_x: float = _p(0.0, -0.5, 0.5, "uniform drift, output heights per second, rightwards")
+    wind_y: float = _p(0.0, -0.5, 0.5, "uniform drift, output heights per second, upwards")
+    curl: float = _p(0.5, 0.0, 1.0, "curl-noise flow speed, output heights per second")
+    curl_scale: float = _p(2.2, 0.2, 8.0, "curl-noise cells per output height (larger = smaller eddies)")
+    curl_evolve: float = _p(0.8, 0.0, 2.0, "how fast the curl noise changes shape, noise cells per second")
+    curl_drift: float = _p(0.4, 0.0, 1.0, "how fast the curl-noise pattern drifts, noise cells per second")
+    vortices: int = _p(4, 0, MAX_VORTICES, "number of drifting point vortices (alternating turn)")
+    vortex_speed: float = _p(0.5, 0.0, 1.0, "vortex peak speed, output heights per second")
+    vortex_radius: float = _p(0.16, 0.02, 1.0, "vortex core radius, output heights")
+    vortex_drift: float = _p(0.3, 0.0, 1.0, "how fast the vortices wander, cycles per second")
+    relax: float = _p(1.5, 0.0, 30.0, "per second: how fast the velocity follows the target field (impulses fade at this rate)")
+    self_advect: float = _p(0.0, 0.0, 1.0, "how far the velocity is carried along itself (momentum; >0 wants the projection on, else shocks)")
+    project_iterations: int = _p(0, 0, 40, "Jacobi pressure iterations of the projection (0 = off)")
+    impulse_scale: float = _p(1.0, 0.0, 4.0, "multiplier on queued impulses' strength")
+    hue_spread: float = _p(0.6, 0.0, 1.0, "turns of hue shift of injected content across a slow noise field (pigments of many colours)")
+    hue_scale: float = _p(0.8, 0.1, 8.0, "hue-field noise cells per output height")
+    hue_drift: float = _p(0.05, 0.0, 1.0, "how fast the hue field drifts and changes, noise cells per second")
+    # dye
+    inject: float = _p(0.3, 0.0, 1.0, "mix of the new content into the dye per frame at 60 fps (1 = content only)")
+    inject_gate: float = _p(0.6, 0.0, 1.0, "0: inject everywhere; 1: inject only where the content is bright")
+    smear: float = _p(1.0, 0.0, 1.0, "1: inject content averaged along each frame's path (no dotted trails in fast flow)")
+    decay: float = _p(0.5, 0.0, 5.0, "per second: how fast the dye fades (exp(-decay * t))")
+    diffusion: float = _p(-0.15, -0.6, 1.0, "mix of a 4-tap blur into the dye each frame; negative sharpens (undoes the advection's blur)")
+    # output
+    sheen: float = _p(0.25, 0.0, 1.0, "diffuse relief lighting from the dye's luma normals")
+    sheen_height: float = _p(8.0, 0.0, 40.0, "luma gradient to surface slope")
+    glint: float = _p(0.25, 0.0, 2.0, "specular glints on the relief")
+    bloom: float = _p(0.8, 0.0, 4.0, "bloom on bright points")
+    bloom_threshold: float = _p(0.25, 0.0, 1.0, "dye value above which it blooms")
+    bloom_spread: float = _p(1.5, 0.0, 6.0, "bloom radius, in quarter-size texels")
+
+    def clamped(self) -> "PigmentParams":
+        return clamp_params(self)
+
+
+def _target(ctx: moderngl.Context, size: tuple[int, int], dtype: str, components: int = 4) -> RenderTarget:
+    return RenderTarget(ctx, size, dtype, components)
+
+
+class _Pass(FullscreenPass):
+    def __init__(self, library: ShaderLibrary, fragment: str):
+        self.fragment = fragment
+        super().__init__(library)
+
+    def draw(self, dst: moderngl.Framebuffer, textures: dict, **uniforms) -> None:
+        self._draw(dst, textures, **uniforms)
+
+
+class ContentFill:
+    """The last two generator frames, each filled to `size` (pigment_fill.frag); swaps on push."""
+
+    def __init__(self, library: ShaderLibrary, size: tuple[int, int], dtype: str = "f1"):
+        self.ctx = library.ctx
+        self.pass_ = _Pass(library, "pigment_fill.frag")
+        self.previous = _target(self.ctx, size, dtype)
+        self.newest = _target(self.ctx, size, dtype)
+        self.previous.clear()
+        self.newest.clear()
+
+    def push(self, content: moderngl.Texture, params: PigmentParams, mode: str = "tiles") -> None:
+        """Fill `content` (a texture, uv bottom-left) into the newest slot; the old newest becomes previous."""
+        if mode not in FILL_MODES:
+            raise ValueError(f"fill mode must be one of {', '.join(FILL_MODES)}; got {mode!r}")
+        self.previous, self.newest = self.newest, self.previous
+        p = params.clamped()
+        filt = content.filter
+        content.filter = (moderngl.LINEAR, moderngl.LINEAR)  # the bicubic's taps are bilinear
+        self.pass_.draw(self.newest.framebuffer, {"content": content}, fill_mode=FILL_MODES[mode],
+                        tiles=p.fill_tiles, border=p.fill_border, zoom=p.fill_zoom,
+                        sharpness=p.fill_sharpness, seed=float(int(p.fill_seed)))
+        content.filter = filt
+
+    def release(self) -> None:
+        self.pass_.release()
+        self.previous.release()
+        self.newest.release()
+
+
+class VelocityField:
+    """The live velocity on a reduced grid (float32 ping-pong), with optional pressure projection."""
+
+    def __init__(self, library: ShaderLibrary, grid: tuple[int, int]):
+        self.ctx = library.ctx
+        self.grid = grid
+        self.aspect = grid[0] / grid[1]
+        self.step_pass = _Pass(library, "pigment_velocity.frag")
+        self.divergence_pass = _Pass(library, "pigment_divergence.frag")
+        self.pressure_pass = _Pass(library, "pigment_pressure.frag")
+        self.project_pass = _Pass(library, "pigment_project.frag")
+        self._v = [_target(self.ctx, grid, "f4") for _ in range(2)]
+        self._p = [_target(self.ctx, grid, "f4") for _ in range(2)]
+        self._div = _target(self.ctx, grid, "f4")
+        for t in (*self._v, *self._p, self._div):
+            t.framebuffer.clear(0.0, 0.0, 0.0, 0.0)
+        self.curl_phase = 0.0
+        self.curl_offset = np.zeros(2)
+        self.vortex_time = 0.0
+        self.hue_offset = np.array([0.0, 0.0, 17.0])
+
+    @property
+    def texture(self) -> moderngl.Texture:
+        return self._v[0].texture
+
+    def vortex_uniforms(self, p: PigmentParams) -> list[tuple[float, float, float, float]]:
+        """(x uv, y uv, signed peak speed, radius) for each vortex: Lissajous paths with
+        incommensurate rates, so they wander without repeating; signs alternate."""
+        out = []
+        for k in range(int(p.vortices)):
+            a = self.vortex_time * 2 * math.pi
+            x = 0.5 + 0.38 * math.sin(a * (0.61 + 0.17 * k) + 1.7 * k)
+            y = 0.5 + 0.36 * math.sin(a * (0.43 + 0.11 * k) + 2.9 * k + 0.5)
+            sign = 1.0 if k % 2 == 0 else -1.0
+            out.append((x, y, sign * p.vortex_speed, p.vortex_radius))
+        return out
+
+    def step(self, dt: float, p: PigmentParams, impulses: list[tuple[float, float, float, float]]) -> None:
+        self.curl_phase = (self.curl_phase + p.curl_evolve * dt) % NOISE_Z_PERIOD
+        # Drift along a slowly turning direction; wrapped so float32 keeps its precision.
+        heading = 0.37 * self.vortex_time * 2 * math.pi
+        self.curl_offset = (self.curl_offset + p.curl_drift * dt * np.array([math.cos(heading), math.sin(heading)])) % 1024.0
+        self.vortex_time = (self.vortex_time + p.vortex_drift * dt) % 10000.0
+        self.hue_offset = (self.hue_offset + p.hue_drift * dt * np.array([0.6, -0.3, 0.5])) % np.array([1024.0, 1024.0, NOISE_Z_PERIOD])
+        vortices = self.vortex_uniforms(p) + [(0.0, 0.0, 0.0, 1.0)] * (MAX_VORTICES - int(p.vortices))
+        imps = [(x, y, s * p.impulse_scale, max(r, 1e-3)) for x, y, s, r in impulses[:MAX_IMPULSES]]
+        count = len(imps)
+        imps += [(0.0, 0.0, 0.0, 1.0)] * (MAX_IMPULSES - count)
+        src, dst = self._v
+        self.step_pass.draw(
+            dst.framebuffer, {"previous_velocity": src.texture},
+            dt=dt, self_advect=p.self_advect, relax_alpha=1.0 - math.exp(-p.relax * dt), wind=(p.wind_x, p.wind_y),
+            curl_speed=p.curl, curl_scale=p.curl_scale, curl_phase=self.curl_phase,
+            curl_offset=tuple(self.curl_offset), vortex_count=int(p.vortices),
+            vortices=vortices, impulse_count=count,
+            impulses=imps, hue_scale=p.hue_scale, hue_offset=tuple(self.hue_offset),
+        )
+        self._v = [dst, src]
+        if p.project_iterations > 0:
+            self.project(int(p.project_iterations))
+
+    def project(self, iterations: int) -> None:
+        """Make the velocity (nearly) divergence-free: divergence, Jacobi pressure, subtract gradient."""
+        self.divergence_pass.draw(self._div.framebuffer, {"velocity": self._v[0].texture})
+        self._p[0].framebuffer.clear(0.0, 0.0, 0.0, 0.0)  # start from 0: no stale pressure to drift
+        for _ in range(iterations):
+            src, dst = self._p
+            self.pressure_pass.draw(dst.framebuffer, {"pressure": src.texture, "divergence": self._div.texture})
+            self._p = [dst, src]
+        src, dst = self._v
+        self.project_pass.draw(dst.framebuffer, {"velocity": src.texture, "pressure": self._p[0].texture})
+        self._v = [dst, src]
+
+    def read(self) -> np.ndarray:
+        """The velocity [h, w, 2] float32, row 0 = bottom (GL order), heights per second."""
+        data = self._v[0].texture.read()
+        return np.frombuffer(data, np.float32).reshape(self.grid[1], self.grid[0], 4)[..., :2].copy()
+
+    def release(self) -> None:
+        for t in (*self._v, *self._p, self._div):
+            t.release()
+        for s in (self.step_pass, self.divergence_pass, self.pressure_pass, self.project_pass):
+            s.release()
+
+
+class PigmentFlow:
+    """The whole pigment stage at a fixed size. Per frame: `push(content)` when a new generator
+    frame arrives, `impulse(...)` whenever, `render(dt, params, tone, content_mix)` once.
+
+    size: the dye's size (the chain's work size). output_size: the toned output's size
+    (default `size`; the chain's present pass can upscale). fill: 'tiles', 'cover' or 'mirror'.
+    fill_divisor: the filled content is size / fill_divisor (it is smooth; 2 costs a quarter).
+    grid_divisor: the velocity grid is size / grid_divisor."""
+
+    def __init__(self, library: ShaderLibrary, size: tuple[int, int], output_size: tuple[int, int] | None = None,
+                 fill: str = "tiles", fill_divisor: int = 2, grid_divisor: int = 8, dye_dtype: str = "f2"):
+        if fill not in FILL_MODES:
+            raise ValueError(f"fill must be one of {', '.join(FILL_MODES)}; got {fill!r}")
+        self.ctx = library.ctx
+        self.size = (int(size[0]), int(size[1]))
+        self.output_size = tuple(output_size) if output_size else self.size
+        self.aspect = self.size[0] / self.size[1]
+        self.fill_mode = fill
+        small = lambda d: (max(2, round(self.size[0] / d)), max(2, round(self.size[1] / d)))  # noqa: E731
+        self.fill = ContentFill(library, small(fill_divisor))
+        self.velocity = VelocityField(library, small(grid_divisor))
+        self._dye = [_target(self.ctx, self.size, dye_dtype) for _ in range(2)]
+        for t in self._dye:
+            t.clear()
+        self._bloom = _target(self.ctx, small(4), "f2")
+        self.output = _target(self.ctx, self.output_size, "f1")
+        self.dye_pass = _Pass(library, "pigment_dye.frag")
+        self.bloom_pass = _Pass(library, "pigment_bloom.frag")
+        self.output_pass = _Pass(library, "pigment_output.frag")
+        self._impulses: list[tuple[float, float, float, float]] = []
+        self._pushed = False
+
+    # --- inputs ----------------------------------------------------------------------------
+
+    def push(self, content: moderngl.Texture, params: PigmentParams) -> None:
+        """A new generator frame (texture, uv bottom-left): fill it into the newest slot."""
+        self.fill.push(content, params, self.fill_mode)
+        if not self._pushed:  # the first frame: both slots, so the crossfade starts from it
+            self.fill.push(content, params, self.fill_mode)
+            self._pushed = True
+
+    def impulse(self, x: float, y: float, strength: float, radius: float = 0.15) -> None:
+        """Queue an outward push at uv (x, y) (GL: (0, 0) bottom-left) of peak `strength` output
+        heights per second over `radius` heights; applied on the next render (at most 8 a frame)."""
+        if len(self._impulses) < MAX_IMPULSES:
+            self._impulses.append((float(x), float(y), float(strength), float(radius)))
+
+    # --- the frame -------------------------------------------------------------------------
+
+    @property
+    def dye(self) -> moderngl.Texture:
+        return self._dye[0].texture
+
+    def render(self, dt: float, params: PigmentParams, tone: ToneParams | None = None,
+               content_mix: float = 1.0) -> moderngl.Texture:
+        """Advance the flow by dt seconds and draw the toned output; returns the output texture (RGBA8)."""
+        p = params.clamped()
+        tone = tone or ToneParams()
+        dt = min(max(float(dt), 0.0), 0.1)  # a stall must not throw the dye across the screen
+        self.velocity.step(dt, p, self._impulses)
+        self._impulses = []
+        frames = dt * REFERENCE_FPS
+        inject_alpha = 1.0 - (1.0 - p.inject) ** frames if p.inject < 1.0 else 1.0
+        src, dst = self._dye
+        self.dye_pass.draw(
+            dst.framebuffer,
+            {"previous_dye": src.texture, "velocity": self.velocity.texture,
+             "fill_previous": self.fill.previous.texture, "fill_newest": self.fill.newest.texture},
+            content_mix=float(min(max(content_mix, 0.0), 1.0)), dt_speed=dt * p.speed,
+            diffusion=p.diffusion, decay_factor=math.exp(-p.decay * dt),
+            inject_alpha=inject_alpha, inject_gate=p.inject_gate, hue_spread=p.hue_spread, smear=p.smear,
+        )
+        self._dye = [dst, src]
+        if p.bloom > 0.0:
+            self.bloom_pass.draw(self._bloom.framebuffer, {"dye": self.dye}, threshold=p.bloom_threshold)
+        self.output_pass.draw(
+            self.output.framebuffer, {"dye": self.dye, "bloom_source": self._bloom.texture},
+            sheen=p.sheen, sheen_height=p.sheen_height, glint=p.glint, bloom=p.bloom,
+            bloom_spread=p.bloom_spread, **tone.uniforms(),
+        )
+        return self.output.texture
+
+    def read_dye(self) -> np.ndarray:
+        """The dye [h, w, 3] float32, row 0 = bottom (GL order)."""
+        data = self.dye.read()
+        return np.frombuffer(data, np.float16).reshape(self.size[1], self.size[0], 4)[..., :3].astype(np.float32)
+
+    def release(self) -> None:
+        self.fill.release()
+        self.velocity.release()
+        for t in (*self._dye, self._bloom, self.output):
+            t.release()
+        for s in (self.dye_pass, self.bloom_pass, self.output_pass):
+            s.release()
+
+
+def describe_params() -> list[tuple[str, object, tuple, str]]:
+    """(name, default, (lo, hi), doc) of every PigmentParams field: what a schema section needs."""
+    return [(f.name, f.default, f.metadata["range"], f.metadata["doc"]) for f in fields(PigmentParams)]

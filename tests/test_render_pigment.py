@@ -1,0 +1,239 @@
+"""Pigment flow on real EGL at small sizes: advection, decay, injection, projection, tone (GL vs numpy) and the fill."""
+
+from dataclasses import replace
+
+import moderngl
+import numpy as np
+import pytest
+
+from installation.look import self_similarity
+from installation.render.passes import RenderTarget
+from installation.render.pigment import PigmentFlow, PigmentParams, describe_params
+from installation.render.tone import ToneParams, TonePass, apply_tone
+from installation.render.window import write_image
+
+# No flow, no lighting, no bloom; the tests turn on what they check.
+STILL = PigmentParams(curl=0.0, vortices=0, wind_x=0.0, wind_y=0.0, relax=30.0, inject=0.0, decay=0.0,
+                      diffusion=0.0, sheen=0.0, glint=0.0, bloom=0.0, fill_border=0.0, speed=1.0)
+
+
+def content_texture(ctx, image):
+    texture = ctx.texture((image.shape[1], image.shape[0]), 3)
+    write_image(texture, image)
+    return texture
+
+
+def dot_image(size=32, x=10, y=16):
+    image = np.zeros((size, size, 3), np.uint8)
+    image[y - 1 : y + 1, x - 1 : x + 1] = 255  # 2x2 px; row 0 = top
+    return image
+
+
+def centroid(dye):
+    """(x, y) of the dye's mass; dye rows bottom-first (GL), so y counts up from the bottom."""
+    m = dye.sum(axis=-1)
+    ys, xs = np.mgrid[: m.shape[0], : m.shape[1]]
+    return (xs * m).sum() / m.sum(), (ys * m).sum() / m.sum()
+
+
+def load(gl, image, params, fill="cover"):
+    """A 32x32 pigment holding `image` as dye, velocity settled on `params`' target field."""
+    ctx, library = gl
+    flow = PigmentFlow(library, (image.shape[1], image.shape[0]), fill=fill, fill_divisor=1, grid_divisor=8)
+    texture = content_texture(ctx, image)
+    flow.push(texture, params)
+    for _ in range(12):  # speed 0: the dye stays, the velocity relaxes onto its target
+        flow.render(0.1, replace(params, speed=0.0, inject=1.0))
+    texture.release()
+    return flow
+
+
+@pytest.mark.parametrize("wind, expected", [((0.25, 0.0), (4.0, 0.0)), ((0.0, -0.25), (0.0, -4.0))])
+def test_a_dot_moves_with_uniform_wind(gl, wind, expected):
+    params = replace(STILL, wind_x=wind[0], wind_y=wind[1])
+    flow = load(gl, dot_image(), params)
+    x0, y0 = centroid(flow.read_dye())
+    for _ in range(5):  # 5 x 0.1 s x 0.25 heights/s = 0.125 heights = 4 px of 32
+        flow.render(0.1, params)
+    x1, y1 = centroid(flow.read_dye())
+    flow.release()
+    assert x1 - x0 == pytest.approx(expected[0], abs=0.3)
+    assert y1 - y0 == pytest.approx(expected[1], abs=0.3)
+
+
+def test_dot_y_axis_is_gl_up(gl):
+    # The dot is drawn at image row 8 from the top of 32: GL row 23 from the bottom.
+    flow = load(gl, dot_image(y=8), STILL)
+    _, y = centroid(flow.read_dye())
+    flow.release()
+    assert y == pytest.approx(32 - 8 - 0.5, abs=0.3)
+
+
+def test_dye_decays_at_the_set_rate(gl):
+    image = np.full((32, 32, 3), 200, np.uint8)
+    params = replace(STILL, decay=2.0)
+    flow = load(gl, image, STILL)
+    before = flow.read_dye().mean()
+    flow.render(0.1, params)
+    flow.render(0.1, params)
+    after = flow.read_dye().mean()
+    flow.release()
+    assert before == pytest.approx(200 / 255, abs=2e-3)
+    assert after / before == pytest.approx(np.exp(-2.0 * 0.2), rel=5e-3)
+
+
+def test_injection_mix_one_gives_the_content(gl):
+    image = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+    ctx, _ = gl
+    params = replace(PigmentParams(), fill_border=0.0, inject=1.0, inject_gate=0.0, hue_spread=0.0,
+                     smear=0.0)  # flowing, yet replaced
+    flow = load(gl, dot_image(), params)
+    texture = content_texture(ctx, image)
+    flow.push(texture, params)
+    flow.render(1 / 30, params, content_mix=1.0)
+    dye = flow.read_dye()[::-1]  # top-first, as the image
+    flow.release()
+    texture.release()
+    np.testing.assert_allclose(dye, image / 255.0, atol=2.5e-3)
+
+
+def test_output_is_finite_and_in_range_with_every_effect_on(gl):
+    ctx, _ = gl
+    image = (np.random.default_rng(1).random((64, 64, 3)) * 255).astype(np.uint8)
+    params = replace(PigmentParams(), project_iterations=4, diffusion=0.3)
+    flow = PigmentFlow(gl[1], (48, 27), fill="tiles")
+    texture = content_texture(ctx, image)
+    flow.push(texture, params)
+    for i in range(8):
+        if i % 3 == 0:
+            flow.impulse(0.3, 0.6, 0.8, 0.2)
+        out = flow.render(1 / 30, params, content_mix=0.5)
+    dye = flow.read_dye()
+    velocity = flow.velocity.read()
+    rgb = np.frombuffer(out.read(), np.uint8).reshape(27, 48, 4)[..., :3]
+    flow.release()
+    texture.release()
+    assert np.isfinite(dye).all() and np.isfinite(velocity).all()
+    assert dye.min() >= 0.0 and dye.max() <= 1.5
+    assert 20 < rgb.mean() < 235  # neither black (NaN reads as 0) nor blown out
+    assert np.abs(velocity).max() > 0.05  # something flows
+
+
+def divergence(v):
+    return 0.5 * (v[1:-1, 2:, 0] - v[1:-1, :-2, 0] + v[2:, 1:-1, 1] - v[:-2, 1:-1, 1])
+
+
+def test_projection_reduces_divergence(gl):
+    _, library = gl
+    flow = PigmentFlow(library, (128, 128), grid_divisor=4)  # a 32x32 grid
+    params = replace(STILL, relax=0.0)
+    flow.impulse(0.5, 0.5, 1.0, 0.2)  # an outward push: all divergence
+    flow.velocity.step(0.05, params, flow._impulses)
+    before = np.abs(divergence(flow.velocity.read())).mean()
+    flow.velocity.project(60)  # Jacobi is slow on a wide push: 30 -> -46%, 100 -> -78% (measured)
+    after = np.abs(divergence(flow.velocity.read())).mean()
+    flow.release()
+    assert before > 1e-3
+    assert after < 0.5 * before
+
+
+def test_vortices_keep_turning_one_way(gl):
+    _, library = gl
+    flow = PigmentFlow(library, (64, 64), grid_divisor=2)
+    params = replace(STILL, vortices=1, vortex_speed=0.3, vortex_radius=0.15, relax=30.0)
+    for _ in range(10):
+        flow.velocity.step(0.1, params, [])
+    x, y = flow.velocity.vortex_uniforms(params)[0][:2]
+    v = flow.velocity.read()  # rows bottom-first, [32, 32, 2]
+    i, j = int(y * 32), int(x * 32)
+    # Counter-clockwise (positive) vortex: right of the centre flows up, left flows down.
+    assert v[i, min(j + 4, 31), 1] > 0.05
+    assert v[i, max(j - 4, 0), 1] < -0.05
+    flow.release()
+
+
+def test_every_param_has_a_range_and_a_doc():
+    rows = describe_params()
+    assert len(rows) > 20
+    for name, default, (lo, hi), doc in rows:
+        assert lo <= default <= hi, name
+        assert doc, name
+
+
+# --- tone ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("params", [ToneParams(), ToneParams(exposure=-1.0, knee=0.3, saturation=0.6, hue=0.2, palette=0.0, shoulder=1.0),
+                                    ToneParams(exposure=2.0, saturation=2.5, palette=1.0, hue=-0.1)])
+def test_tone_gl_matches_numpy(gl, params):
+    ctx, library = gl
+    rng = np.random.default_rng(3)
+    colours = (rng.random((16, 16, 3)) ** 3 * 1.5).astype(np.float32)  # mostly faint, some above 1
+    source = ctx.texture((16, 16), 3, colours.tobytes(), dtype="f4")
+    source.filter = (moderngl.NEAREST, moderngl.NEAREST)
+    target = RenderTarget(ctx, (16, 16), "f4")
+    tone = TonePass(library)
+    tone.render(target.framebuffer, source, params)
+    got = np.frombuffer(target.texture.read(), np.float32).reshape(16, 16, 4)[..., :3]
+    for r in (tone, target, source):
+        r.release()
+    np.testing.assert_allclose(got, apply_tone(colours, params), atol=2e-4)
+
+
+def test_tone_lifts_faint_structure_and_never_flattens_a_channel():
+    p = ToneParams(exposure=0.5, knee=0.06, white=1.2)  # the curve's shape, whatever the tuned defaults
+    faint = apply_tone(np.array([[0.02, 0.02, 0.02], [0.04, 0.04, 0.04]]), p)
+    assert faint[0, 0] > 0.1  # 5/255 becomes visible
+    assert faint[1, 0] > faint[0, 0] + 0.03  # and stays distinct from its neighbour
+    hot = apply_tone(np.array([[4.0, 1.0, 0.2], [8.0, 2.0, 0.4]]), p)
+    assert (hot <= 1.0).all()
+    assert (hot[:, 0] > hot[:, 1]).all() and (hot[:, 1] > hot[:, 2]).all()  # hue order kept, no flat colour
+    assert hot[0, 0] < 1.0 or hot[0, 1] < 1.0
+
+
+# --- fill ------------------------------------------------------------------------------------
+
+
+def sky(h=64, w=64, seed=0):
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    clouds = gaussian_filter(rng.random((h, w, 3)), (4, 4, 0)) * 400 - 150
+    stars = np.zeros((h, w))
+    stars[rng.integers(0, h, 40), rng.integers(0, w, 40)] = rng.random(40) * 3000
+    stars = gaussian_filter(stars, 0.8)[..., None]
+    return np.clip(40 + clouds + stars, 0, 255).astype(np.uint8)
+
+
+def filled(gl, image, fill, size=(192, 108), **kw):
+    ctx, library = gl
+    flow = PigmentFlow(library, size, fill=fill, fill_divisor=1)
+    texture = content_texture(ctx, image)
+    params = replace(STILL, **kw)
+    flow.push(texture, params)
+    out = np.frombuffer(flow.fill.newest.texture.read(), np.uint8).reshape(size[1], size[0], 4)[::-1, :, :3].copy()
+    flow.release()
+    texture.release()
+    return out
+
+
+def test_fill_crops_the_edge_rows(gl):
+    image = sky()
+    image[:2] = image[-2:] = (255, 0, 0)  # the generator's edge rows, as a red seam
+    image[:, :2] = image[:, -2:] = (0, 255, 0)
+    for fill in ("cover", "tiles"):
+        out = filled(gl, image, fill, fill_border=3.0)
+        red = (out[..., 0] > 150) & (out[..., 1] < 60)
+        green = (out[..., 1] > 150) & (out[..., 0] < 60)
+        assert red.mean() < 0.002 and green.mean() < 0.002, fill
+
+
+def test_fill_modes_self_similarity(gl):
+    image = sky()
+    cover = self_similarity(filled(gl, image, "cover"))
+    tiles = self_similarity(filled(gl, image, "tiles", fill_tiles=3.0))
+    mirror = self_similarity(filled(gl, image, "mirror", fill_tiles=2.0))
+    # The 64 px content itself scores ~0.18 (few pixels); the fills must not add repetition.
+    assert cover < 0.3
+    assert tiles < 0.3
+    assert mirror > 0.9
