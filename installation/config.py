@@ -83,7 +83,9 @@ class ModelSection(Section):
         description="Generator checkpoint, relative to the show file; 'random:SEED' builds an untrained stand-in.",
     )
     device: str = Field("auto", description="'auto' (CUDA if present, else CPU), 'cpu', 'cuda' or 'cuda:N'.")
-    noise: Literal["const", "random", "none"] = Field("const", description="Per-layer noise mode.")
+    noise: Literal["keyframe", "const", "random", "none"] = Field(
+        "keyframe", description="Per-layer noise: 'keyframe' (each keyframe its own maps, blended along the walk), "
+                                "'const' (one map, frozen), 'random' (new every frame), 'none'.")
     truncation_cutoff: int | None = Field(None, ge=0, description="Apply truncation only to the first N ws (None: all).")
     threads: int = Field(0, ge=0, le=256, description="torch CPU threads for the generator worker (0: choose).")
 

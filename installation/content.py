@@ -43,6 +43,7 @@ class ContentRequest:
     params: Frame  # the frame's live values; the dreamer takes params.dream
     dream: bool
     serial: int = 0
+    noise: list[torch.Tensor] | None = None  # model.noise = "keyframe": [R, R] per noise layer, unit variance
 
 
 @dataclass
@@ -98,7 +99,9 @@ class ContentWorker:
         self._last_error: str | None = None
         self._durations: list[float] = []
         self.G = generator
-        self.noise_mode = noise_mode
+        # Explicit maps ("keyframe") are written into the const-noise buffers, so the const path
+        # (and its trace, which shares those buffers) draws them at no extra cost.
+        self.noise_mode = "const" if noise_mode == "keyframe" else noise_mode
         self.dreamer = dreamer
         self.threads = threads if threads > 0 else choose_torch_threads()
         self.nice = nice
@@ -157,6 +160,21 @@ class ContentWorker:
             return self.synthesis(w, noise_mode=self.noise_mode)
         return traced(w)
 
+    def _write_noise(self, maps: list[torch.Tensor]) -> None:
+        """This frame's noise maps into the const-noise buffers, in the layers' running order."""
+        from installation.models.fast import FastSynthesis
+
+        if isinstance(self.synthesis, FastSynthesis):
+            layers = [layer for parts in self.synthesis.blocks for layer in parts.convs if layer.use_noise]
+            for layer, m in zip(layers, maps, strict=True):
+                layer.noise_const_g.copy_(m * (layer.noise_strength * layer.act_gain))
+        else:
+            from installation.models.stylegan2 import SynthesisLayer
+
+            layers = [m for m in self.synthesis.modules() if isinstance(m, SynthesisLayer) and m.use_noise]
+            for layer, m in zip(layers, maps, strict=True):
+                layer.noise_const.copy_(m)
+
     # -- the work itself, shared by the thread and offline renders ------------------------
     def produce(self, req: ContentRequest) -> ContentFrame:
         start = time.perf_counter()
@@ -164,6 +182,8 @@ class ContentWorker:
             torch.set_num_threads(self.threads)
             _thread_state.threads = self.threads
         with torch.inference_mode():
+            if req.noise is not None:
+                self._write_noise(req.noise)
             img = self._synthesize(req.w)  # [1, 3, R, R]
             image = to_uint8_image(img)
         if req.dream and self.dreamer is not None:  # the dream needs autograd: outside inference_mode
@@ -176,13 +196,13 @@ class ContentWorker:
         self._thread = threading.Thread(target=self._run, name="content-worker", daemon=True)
         self._thread.start()
 
-    def submit(self, w: torch.Tensor, params: Frame, dream: bool) -> None:
+    def submit(self, w: torch.Tensor, params: Frame, dream: bool, noise: list[torch.Tensor] | None = None) -> None:
         """Post the newest request; an unconsumed older one is dropped."""
         with self._cond:
             if self._request is not None:
                 self.requests_dropped += 1
             self._serial += 1
-            self._request = ContentRequest(w=w, params=params, dream=dream, serial=self._serial)
+            self._request = ContentRequest(w=w, params=params, dream=dream, serial=self._serial, noise=noise)
             self._cond.notify()
 
     def take(self) -> ContentFrame | None:

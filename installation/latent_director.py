@@ -10,6 +10,7 @@ import torch
 
 from installation.config import Scene, ShowConfig
 from installation.latent import LatentTrajectory, smoothstep
+from installation.latent_noise import KeyframeNoise, NoiseDirector, noise_resolutions
 from installation.live import Frame
 
 EXTRA_KEYFRAMES = 64  # seeds jumped to (OSC) that may pile up before the keyframes are reset
@@ -35,6 +36,10 @@ class LatentDirector:
         self._fade = [0.0, 0.0]
         self.last_w: torch.Tensor | None = None  # [1, num_ws, w_dim] the newest w asked for
         self._modulation = None  # audio -> W (PCA directions), made when first asked for
+        # model.noise = "keyframe": per-keyframe noise maps that travel with the path.
+        self.noise = (NoiseDirector(KeyframeNoise(noise_resolutions(G.synthesis), cfg.show.seed, device))
+                      if cfg.model.noise == "keyframe" else None)
+        self.last_noise: list[torch.Tensor] | None = None  # [R, R] per noise layer, for the newest w
         self.set_keyframes(None, 0.0)
 
     @property
@@ -77,6 +82,8 @@ class LatentDirector:
             self._fade = [0.0, float(fade)]
         else:
             self._fade_from = None
+        if self.noise is not None:
+            self.noise.fade(fade)  # the detail crossfades with w
         self.trajectory = new
         self._keyframes_key = key
         self._scene_seeds = seeds
@@ -153,4 +160,6 @@ class LatentDirector:
             trajectory.set_offset(None)  # the usual culprit; the path itself is finite
             raise FloatingPointError("latent w holds NaN or Inf: frame skipped (the last good frame stays)")
         self.last_w = w
+        if self.noise is not None:
+            self.last_noise = self.noise.step(trajectory.position, trajectory.period, dt)
         return w

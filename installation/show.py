@@ -204,10 +204,12 @@ class Show:
                 p = self.params_now = self.params.snapshot(dt)
                 w = self.guard("latent", self.latent.step, p, dt, self.sink.features())
                 if w is not None:
+                    noise = self.latent.last_noise
                     if offline:
-                        frame = self.guard("content", self.worker.produce, ContentRequest(w, p, self.dream_on))
+                        frame = self.guard("content", self.worker.produce,
+                                           ContentRequest(w, p, self.dream_on, noise=noise))
                     else:
-                        self.worker.submit(w, p, self.dream_on)
+                        self.worker.submit(w, p, self.dream_on, noise)
                         frame = self.worker.take()
                     if frame is not None and self.guard.ok("upload", self.chain.push_content, as_uint8(frame.image)):
                         self.stats.content_frames += 1
