@@ -92,7 +92,8 @@ class ContentWorker:
     """Runs generator (+ dreamer) on its own thread at its own rate; counts frames made, failures
     (each new message logged once), dropped requests and the recent content rate."""
 
-    def __init__(self, generator, noise_mode: str, dreamer=None, threads: int = 0, fast: bool = True, nice: int = WORKER_NICE):
+    def __init__(self, generator, noise_mode: str, dreamer=None, threads: int = 0, fast: bool = True, nice: int = WORKER_NICE,
+                 upscaler=None):
         self.frames_made = 0
         self.requests_dropped = 0
         self.errors = 0
@@ -103,6 +104,7 @@ class ContentWorker:
         # (and its trace, which shares those buffers) draws them at no extra cost.
         self.noise_mode = "const" if noise_mode == "keyframe" else noise_mode
         self.dreamer = dreamer
+        self.upscaler = upscaler  # show.upscale = "learned": [1, 3, R, R] -> [1, 3, 4R, 4R] before the dream
         self.threads = threads if threads > 0 else choose_torch_threads()
         self.nice = nice
         self.synthesis = self._fast_synthesis(generator) if fast else generator.synthesis
@@ -185,6 +187,8 @@ class ContentWorker:
             if req.noise is not None:
                 self._write_noise(req.noise)
             img = self._synthesize(req.w)  # [1, 3, R, R]
+            if self.upscaler is not None:
+                img = self.upscaler(img)  # [1, 3, 4R, 4R]
             image = to_uint8_image(img)
         if req.dream and self.dreamer is not None:  # the dream needs autograd: outside inference_mode
             with torch.enable_grad():

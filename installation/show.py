@@ -42,6 +42,7 @@ class Show:
         from installation.device import pick_device
         from installation.latent_director import LatentDirector
         from installation.models.checkpoint import load_generator
+        from installation.models.upscaler import load_upscaler
         from installation.render.chain import ShaderChain
         from installation.render.window import open_window
         from installation.scenes import CueDirector
@@ -69,7 +70,9 @@ class Show:
         self.G = load_generator(ckpt if ckpt.startswith("random:") else cfg.resolve(ckpt), self.device)
         self.latent = LatentDirector(cfg, self.G, self.device)
         self.dreamer = self.make_dreamer() if cfg.dream.enabled else None
-        self._new_worker = lambda: ContentWorker(self.G, cfg.model.noise, self.dreamer, threads=cfg.model.threads)
+        upscaler = load_upscaler(cfg.resolve(cfg.show.upscaler), self.device) if cfg.show.upscale == "learned" else None
+        self._new_worker = lambda: ContentWorker(self.G, cfg.model.noise, self.dreamer, threads=cfg.model.threads,
+                                                 upscaler=upscaler)
         self.worker = self._new_worker()
         try:
             w, h = cfg.show.width, cfg.show.height
