@@ -163,6 +163,9 @@ class OscSection(Section):
     port: int = Field(9000, ge=1, le=65535, description="UDP port.")
     allow: list[str] = Field([], max_length=MAX_ENTRIES, description="Source addresses or networks (CIDR) allowed when bound beyond loopback.")
     status_to: str | None = Field(None, description="'host:port' that receives /installation/status every second.")
+    # OSCQuery (control/oscquery.py): the parameter tree over HTTP, found over mDNS.
+    query_port: int | None = Field(None, ge=0, le=65535, description="OSCQuery HTTP port on the OSC host (None: the OSC port + 1; 0: any free port).")
+    advertise: bool = Field(True, description="Advertise the OSCQuery server over mDNS (_oscjson._tcp) so TouchOSC, Chataigne, Vezer and ossia score find it.")
 
     @field_validator("host")
     @classmethod
@@ -294,6 +297,7 @@ class ShowConfig(Section):
     gallery: GallerySection = Field(default_factory=GallerySection, description="Unattended operation.")
     scenes: dict[str, Scene] = Field({}, max_length=MAX_ENTRIES, description="Named looks: [scenes.<name>] with parameter values, seeds, mappings.")
     cues: list[Cue] = Field([], max_length=MAX_ENTRIES, description="The cue list: [[cues]] scene, fade, hold; OSC and keys step through it.")
+    midi: list["MidiMapping"] = Field([], max_length=MAX_ENTRIES, description="[[midi]] CC / note / pitch-bend -> a live parameter or an action (control/midi.py); `play --midi PORT` opens the input.")
 
     # Where the show file lives; relative paths in the file resolve against it. Not a key.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder of the show file.")
@@ -474,3 +478,19 @@ def describe_schema() -> str:
             lines.append(f"{name} = {default}  # {f.description}{rng}")
         lines.append("")
     return "\n".join(lines)
+
+
+class MidiMapping(Section):
+    """One MIDI control -> a live parameter (range, curve) or an action. Checked against the live
+    table and the action table before the first frame (control/midi.py)."""
+
+    type: Literal["cc", "note", "pitchbend"] = Field("cc", description="cc: a controller; note: a key (velocity is the value); pitchbend: the bend wheel.")
+    number: int | None = Field(None, ge=0, le=127, description="CC or note number 0-127 (not for pitchbend).")
+    channel: int | None = Field(None, ge=1, le=16, description="MIDI channel 1-16 (None: any).")
+    target: str | None = Field(None, description="A live parameter, 'section.name' (e.g. 'warp.swirl').")
+    action: str | None = Field(None, description="An action by name instead (e.g. 'cue_next', 'record_toggle', 'toggle_dream'); runs on note on / CC rising past 64.")
+    range: tuple[float, float] = Field((0.0, 1.0), description="Target values for the control at its minimum and maximum (None of these for actions).")
+    curve: Literal["linear", "exp", "log", "smoothstep"] = Field("linear", description="Shape from control to target.")
+
+
+ShowConfig.model_rebuild()

@@ -89,7 +89,8 @@ class Show:
             self.sink = ControlSink(self.params, self.actions.post, wake=self.wake.set)
             # Before the recording: a bad mapping or audio file leaves no empty file behind.
             self.controls = Controls(cfg, self.sink, offline=opt.offline, status=self.status,
-                                     osc_port=opt.osc_port, audio_file=opt.audio_file)
+                                     osc_port=opt.osc_port, audio_file=opt.audio_file, query_port=opt.query_port,
+                                     midi_port=opt.midi_port)
             self.handlers = handler_table(self)
             if opt.record is not None:
                 self.recording.start(opt.record)

@@ -14,6 +14,8 @@ class ShowOptions:
     monitor: int = 0
     record: Path | None = None
     osc_port: int | None = None  # overrides the show file's port (0: any free port)
+    query_port: int | None = None  # overrides osc.query_port (OSCQuery HTTP; 0: any free port)
+    midi_port: str | None = None  # a MIDI input port name: [[midi]] mappings and MIDI learn
     audio_file: Path | None = None
     gallery: bool = False  # also on when the show file's gallery.enabled is
     progress: bool = False  # a progress bar (offline renders)

@@ -18,16 +18,35 @@ log = logging.getLogger(__name__)
 
 
 class OscControl:
-    def __init__(self, cfg: ShowConfig, sink: ControlSink, status: Callable[[], dict], port: int | None):
+    """The OSC server and, beside it, OSCQuery (the parameter tree over HTTP, advertised over mDNS)."""
+
+    def __init__(self, cfg: ShowConfig, sink: ControlSink, status: Callable[[], dict], port: int | None,
+                 query_port: int | None = None):
         from installation.control.osc import OscServer
+        from installation.control.oscquery import OscQueryServer
 
         self.server = OscServer(cfg.osc, sink, status, port_override=port).start()  # logs where it listens
+        self.query = None
+        try:
+            if query_port is None:
+                query_port = cfg.osc.query_port
+            if query_port is None:  # beside OSC; with OSC on any free port, the query one is too
+                query_port = 0 if self.server.requested_port == 0 else self.server.port + 1
+            self.query = OscQueryServer(sink, cfg.osc.host, query_port, self.server.port, cfg.osc.allow,
+                                        name=cfg.show.name, advertise=cfg.osc.advertise).start()
+        except BaseException:
+            self.server.stop()
+            raise
 
     def inputs(self) -> dict[str, float]:
         return self.server.inputs()
 
     def stop(self) -> None:
-        self.server.stop()
+        try:
+            if self.query is not None:
+                self.query.stop()
+        finally:
+            self.server.stop()
 
 
 class AudioControl:
@@ -111,11 +130,12 @@ class Controls:
     frame-exact and repeatable: no OSC steers them (an audio file does, frame by frame)."""
 
     def __init__(self, cfg: ShowConfig, sink: ControlSink, *, offline: bool, status: Callable[[], dict],
-                 osc_port: int | None = None, audio_file: Path | None = None):
+                 osc_port: int | None = None, audio_file: Path | None = None, query_port: int | None = None,
+                 midi_port: str | None = None):
         self.cfg = cfg
         self.sink = sink
         self.audio_file = audio_file
-        self.osc = OscControl(cfg, sink, status, osc_port) if cfg.osc.enabled and not offline else None
+        self.osc = OscControl(cfg, sink, status, osc_port, query_port) if cfg.osc.enabled and not offline else None
         self.audio: AudioControl | None = None
         self.mappings = list(cfg.mappings)
         try:
@@ -125,6 +145,11 @@ class Controls:
         except BaseException:
             self.stop()
             raise
+
+    @property
+    def query_port(self) -> int | None:
+        """The bound OSCQuery HTTP port, or None without OSC."""
+        return None if self.osc is None or self.osc.query is None else self.osc.query.port
 
     @property
     def osc_port(self) -> int | None:
