@@ -1,6 +1,6 @@
 """Show actions: the one table (name, OSC address, arguments, keys, docs) and the one queue.
 
-Keys, OSC and cues (later MIDI) all post the same actions by name; the frame loop drains
+Keys, OSC, MIDI and cues all post the same actions by name; the frame loop drains
 the queue once a frame and runs each through one handler table. OSC addresses and the
 README's action list are derived from `ACTIONS`, so there is nothing to keep in step.
 """
@@ -45,6 +45,10 @@ def _name_or_index(args: list) -> tuple | None:
     return _one_int(args)
 
 
+def _one_string(args: list) -> tuple | None:
+    return (args[0],) if len(args) == 1 and isinstance(args[0], str) and args[0] else None
+
+
 def _optional_path(args: list) -> tuple | None:
     if not args:
         return ()
@@ -82,6 +86,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("record_stop", PREFIX + "/record/stop", "", "Stop recording and finalise the file.", last_only=True),
     Action("reload_show", PREFIX + "/show/reload", "", "Read the show file again and apply it.", last_only=True),
     Action("toggle_dream", PREFIX + "/dream/toggle", "", "Turn live DeepDream on or off.", last_only=True),
+    Action("midi_learn", PREFIX + "/midi/learn", "<parameter>",
+           "Bind the next MIDI CC or note that moves to this live parameter ('warp.swirl' or its address).",
+           _one_string),
     # Keys only: local to the machine the window is on.
     Action("go_to_cue", None, "<index>", "Go to cue `index` (keys 1-9).", _one_int),
     Action("step_next", None, "", "Next cue; without cues the next keyframe."),

@@ -1,5 +1,5 @@
 """The handler table: what each action (installation.actions) does to the running show's parts.
-Keys, OSC and cues all end here, on the frame loop."""
+Keys, OSC, MIDI and cues all end here, on the frame loop."""
 
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ def handler_table(show) -> dict[str, Callable]:
         "step_previous": lambda: cues.previous_cue() if show.cfg.cues else latent.previous_keyframe(),
         "reload_show": lambda: None if show.reloader.too_soon() else show.reload_show(),
         "toggle_dream": toggle_dream,
+        "midi_learn": show.controls.midi_learn,
         "record_start": lambda name=None: recording.start(name=name),
         "record_stop": recording.stop,
         "record_toggle": lambda: recording.stop() if recording.active else recording.start(),

@@ -1,4 +1,4 @@
-"""The show's inputs as one part: OSC and audio (features -> mappings -> live parameters).
+"""The show's inputs as one part: OSC (+ OSCQuery), MIDI and audio (features -> mappings -> live parameters).
 
 Controls see a ControlSink, never the show: OSC sets parameters and posts actions; audio
 publishes its features (the latent director reads them each frame) and its mappings set
@@ -102,6 +102,20 @@ class AudioControl:
             self.live.stop()
 
 
+class MidiControl:
+    """[[midi]] mappings and MIDI learn; the input port opens only with `--midi PORT`."""
+
+    def __init__(self, cfg: ShowConfig, sink: ControlSink, port: str | None):
+        from installation.control.midi import MidiInput, MidiMapper
+
+        self.mapper = MidiMapper(cfg.midi, sink)
+        self.input = None if port is None else MidiInput(port, self.mapper)
+
+    def stop(self) -> None:
+        if self.input is not None:
+            self.input.stop()
+
+
 def _all_mappings(cfg) -> list:
     scene_mappings = [m for scene in cfg.scenes.values() for m in (scene.mappings or [])]
     return [*cfg.mappings, *scene_mappings]
@@ -137,9 +151,11 @@ class Controls:
         self.audio_file = audio_file
         self.osc = OscControl(cfg, sink, status, osc_port, query_port) if cfg.osc.enabled and not offline else None
         self.audio: AudioControl | None = None
+        self.midi = None
         self.mappings = list(cfg.mappings)
         try:
             check_mappings(cfg, sink)
+            self.midi = MidiControl(cfg, sink, midi_port)  # checks [[midi]] even without a port
             if cfg.audio.enabled or audio_file is not None or _all_mappings(cfg):
                 self.audio = AudioControl(cfg, sink, self.osc, audio_file)
         except BaseException:
@@ -171,8 +187,14 @@ class Controls:
         self.audio.set_mappings(mappings)
         self.mappings = list(mappings)
 
+    def midi_learn(self, parameter: str) -> None:
+        """The next CC or note that moves binds to `parameter` (the midi_learn action)."""
+        self.midi.mapper.learn(parameter)
+        if self.midi.input is None:
+            log.warning("MIDI learn: no MIDI input open (play --midi PORT; `installation midi --list` names them)")
+
     def stop(self) -> None:
-        for part in (self.osc, self.audio):
+        for part in (self.osc, self.audio, self.midi):
             try:
                 if part is not None:
                     part.stop()
