@@ -98,7 +98,7 @@ def test_bad_requests_get_4xx_and_the_server_keeps_answering(served):
     assert e.value.code == 405
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:  # not HTTP at all
         s.sendall(b"GET / HTTP/garbage\r\n\r\n")
-        assert s.recv(256).startswith(b"HTTP/1.0 400 ")
+        assert b"Error code: 400" in s.recv(4096)
     assert _get(port, "/installation/warp/swirl")[0] == 200
 
 
