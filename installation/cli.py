@@ -157,6 +157,24 @@ def play(show_file, overrides, fullscreen, monitor, record, seconds, osc_port, q
 
 
 @cli.command()
+@click.option("--list", "list_ports", is_flag=True, help="Name the MIDI input ports (for play --midi PORT).")
+def midi(list_ports):
+    """MIDI input: `--list` names the ports that `play --midi PORT` can open."""
+    from installation.control.midi import input_names
+
+    if not list_ports:
+        raise UserError("midi: nothing to do; use --list to name the MIDI input ports")
+    try:
+        names = input_names()
+    except RuntimeError as e:
+        raise UserError(str(e)) from None
+    for name in names:
+        click.echo(name)
+    if not names:
+        click.echo("no MIDI input ports")
+
+
+@cli.command()
 def monitors():
     """List the connected monitors and their video modes (for play --fullscreen --monitor N)."""
     from installation.render.window import has_display, list_monitors

@@ -489,7 +489,7 @@ class MidiMapping(Section):
     channel: int | None = Field(None, ge=1, le=16, description="MIDI channel 1-16 (None: any).")
     target: str | None = Field(None, description="A live parameter, 'section.name' (e.g. 'warp.swirl').")
     action: str | None = Field(None, description="An action by name instead (e.g. 'cue_next', 'record_toggle', 'toggle_dream'); runs on note on / CC rising past 64.")
-    range: tuple[float, float] = Field((0.0, 1.0), description="Target values for the control at its minimum and maximum (None of these for actions).")
+    range: tuple[float, float] | None = Field(None, description="Target values for the control at its minimum and maximum (None: the parameter's whole range).")
     curve: Literal["linear", "exp", "log", "smoothstep"] = Field("linear", description="Shape from control to target.")
 
 

@@ -50,7 +50,7 @@ install_python_packages() {
         fi
     fi
     say "installing the installation package and its dependencies"
-    "$vpy" -m pip install -q -e "$ROOT[test]"
+    "$vpy" -m pip install -q -e "$ROOT[test,rig]"
     echo "$want" >"$stamp"
 }
 

@@ -93,8 +93,7 @@ class MidiMapper:
         channel = getattr(msg, "channel", 0) + 1
         with self._lock:
             if self._learning is not None and kind in ("cc", "note"):
-                m = MidiMapping(type=kind, number=number, channel=channel, target=self._learning,
-                                range=self._range(self._learning))
+                m = MidiMapping(type=kind, number=number, channel=channel, target=self._learning)
                 self.mappings = [old for old in self.mappings if not _same_control(old, m)] + [m]
                 self._learning = None
                 log.info("MIDI learn: %s %d (channel %d) -> %s", kind, number, channel, m.target)
@@ -104,7 +103,7 @@ class MidiMapper:
                     m.channel is not None and m.channel != channel):
                 continue
             if m.target is not None:
-                lo, hi = m.range
+                lo, hi = m.range or self._range(m.target)
                 self.sink.set(m.target, lo + (hi - lo) * apply_curve(x, m.curve))
             elif self._rises(m, msg, kind, number, channel, x):
                 self.sink.post(m.action)
