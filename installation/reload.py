@@ -123,6 +123,7 @@ def apply_show_file(show) -> bool:
     scene = new.scenes.get(show.cues.scene_name) if show.cues.scene_name else None
     show.latent.reload(new, w_files, scene, RELOAD_FADE_SECONDS)
     show.controls.set_mappings(scene.mappings if scene is not None and scene.mappings is not None else new.mappings)
+    show.controls.set_midi(new.midi)
     if old.dream.enabled != new.dream.enabled and new.dream.enabled != show.dream_on:
         show.guard("dream", show.handlers["toggle_dream"])
     return True

@@ -150,3 +150,41 @@ def test_the_real_rtmidi_path_through_a_virtual_port():
             midi_in.stop()
     finally:
         out.close()
+
+
+def test_a_reload_swaps_the_file_mappings_and_keeps_what_was_learned():
+    mapper, sink, _ = _mapper({"type": "cc", "number": 1, "target": "warp.swirl_x"})
+    mapper.learn("warp.swirl_y")
+    mapper.handle(mido.Message("control_change", control=2, value=0))
+    new = validate_show({"midi": [{"type": "cc", "number": 3, "target": "warp.swirl_x"}]}).midi
+    mapper.set_mappings(new)
+    mapper.handle(mido.Message("control_change", control=1, value=127))  # gone with the old file
+    mapper.handle(mido.Message("control_change", control=2, value=127))  # learned: kept
+    assert sink.get_target("warp.swirl_x") == pytest.approx(0.5) and sink.get_target("warp.swirl_y") == pytest.approx(1.0)
+    mapper.handle(mido.Message("control_change", control=3, value=127))
+    assert sink.get_target("warp.swirl_x") == pytest.approx(1.0)
+
+
+def test_a_show_learns_over_osc_and_serves_its_tree_over_oscquery(tmp_path):
+    import json
+    import urllib.request
+
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from _tiny_show import write_show
+    from installation.config import load_show
+    from installation.show import Show, ShowOptions
+
+    cfg = load_show(write_show(tmp_path, osc=True), ["osc.advertise=false"])
+    with Show(cfg, ShowOptions(headless=True, offline=False, osc_port=0, query_port=0)) as show:
+        SimpleUDPClient("127.0.0.1", show.osc_port).send_message("/installation/midi/learn", "warp.swirl")
+        mapper = show.controls.midi.mapper
+        deadline = time.monotonic() + 30
+        while mapper._learning != "warp.swirl":  # the action runs on the frame loop
+            assert time.monotonic() < deadline, "/installation/midi/learn never reached the MIDI mapper"
+            show.run(frames=1)
+        mapper.handle(mido.Message("control_change", control=5, value=0))
+        lo = show.params.specs["warp.swirl"].lo
+        url = f"http://127.0.0.1:{show.controls.query_port}/installation/warp/swirl?VALUE"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            assert json.loads(r.read()) == {"VALUE": [lo]}

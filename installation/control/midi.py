@@ -72,9 +72,16 @@ class MidiMapper:
         for i, m in enumerate(mappings):
             check_mapping(i, m, sink.specs)
         self.mappings = list(mappings)
+        self.learned: list[MidiMapping] = []  # bound by MIDI learn: kept across reloads, ahead of the file's
         self._learning: str | None = None
         self._high: set[tuple] = set()  # CCs above ACTION_THRESHOLD: an action fires on the way up only
         self._lock = threading.Lock()  # learn() on the frame loop, handle() on the MIDI thread
+
+    def set_mappings(self, mappings: list[MidiMapping]) -> None:
+        for i, m in enumerate(mappings):
+            check_mapping(i, m, self.sink.specs)
+        with self._lock:
+            self.mappings = [m for m in mappings if not any(_same_control(m, b) for b in self.learned)] + self.learned
 
     def learn(self, parameter: str) -> None:
         key = resolve_parameter(parameter, self.sink.specs)
@@ -95,6 +102,7 @@ class MidiMapper:
             if self._learning is not None and kind in ("cc", "note"):
                 m = MidiMapping(type=kind, number=number, channel=channel, target=self._learning)
                 self.mappings = [old for old in self.mappings if not _same_control(old, m)] + [m]
+                self.learned = [old for old in self.learned if not _same_control(old, m)] + [m]
                 self._learning = None
                 log.info("MIDI learn: %s %d (channel %d) -> %s", kind, number, channel, m.target)
             mappings = list(self.mappings)

@@ -130,6 +130,9 @@ def check_mappings(cfg, params) -> None:
     from installation.control.audio import feature_names
     from installation.control.mappings import MappingEngine
 
+    from installation.control.midi import MidiMapper
+
+    MidiMapper(cfg.midi, params)  # raises naming midi[i]
     known = set(feature_names(cfg.audio.bands)) | _osc_sources(cfg)
     MappingEngine(cfg.mappings, params, known_sources=known)
     for name, scene in cfg.scenes.items():
@@ -155,7 +158,7 @@ class Controls:
         self.mappings = list(cfg.mappings)
         try:
             check_mappings(cfg, sink)
-            self.midi = MidiControl(cfg, sink, midi_port)  # checks [[midi]] even without a port
+            self.midi = MidiControl(cfg, sink, None if offline else midi_port)  # no MIDI steers a frame-exact render
             if cfg.audio.enabled or audio_file is not None or _all_mappings(cfg):
                 self.audio = AudioControl(cfg, sink, self.osc, audio_file)
         except BaseException:
@@ -186,6 +189,10 @@ class Controls:
             self.audio = AudioControl(self.cfg, self.sink, self.osc, self.audio_file)
         self.audio.set_mappings(mappings)
         self.mappings = list(mappings)
+
+    def set_midi(self, mappings) -> None:
+        """The show file's new [[midi]] (a reload); what MIDI learn bound stays."""
+        self.midi.mapper.set_mappings(mappings)
 
     def midi_learn(self, parameter: str) -> None:
         """The next CC or note that moves binds to `parameter` (the midi_learn action)."""
