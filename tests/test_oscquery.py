@@ -183,3 +183,31 @@ def _free_udp_pair() -> int:
                 continue
         return p
     pytest.skip("no free port pair found")
+
+
+def test_clients_beyond_the_cap_are_closed_and_the_rest_still_answered(served):
+    from installation.control.oscquery import MAX_CLIENTS
+
+    control, _, _ = served
+    stalled = [socket.create_connection(("127.0.0.1", control.query.port), timeout=5) for _ in range(MAX_CLIENTS)]
+    try:
+        deadline = time.monotonic() + 10
+        while control.query._httpd.active < MAX_CLIENTS:
+            assert time.monotonic() < deadline, "the stalled clients were never accepted"
+            time.sleep(0.02)
+        extra = socket.create_connection(("127.0.0.1", control.query.port), timeout=5)
+        extra.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert extra.recv(64) == b""  # closed without an answer: every slot is held by a stalled client
+        extra.close()
+    finally:
+        for s in stalled:
+            s.close()
+    deadline = time.monotonic() + 10
+    while True:  # the stalled clients' threads end when they close; then answers come again
+        try:
+            if _get(control.query.port, "/installation/warp/swirl")[0] == 200:
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the server never answered again"
+        time.sleep(0.05)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,7 @@ SERVICE_TYPE = "_oscjson._tcp.local."
 ACCESS_READ_WRITE = 3
 ACCESS_WRITE_ONLY = 2
 ATTRIBUTES = ("FULL_PATH", "CONTENTS", "TYPE", "RANGE", "VALUE", "DESCRIPTION", "ACCESS")
+MAX_CLIENTS = 32  # connections answered at once
 REQUEST_TIMEOUT = 5.0  # seconds a client may take to send its request: a stalled one frees its thread
 # What each action's arguments look like as OSC type tags ("" takes none).
 _ACTION_TYPES = {"<int>": "i", "<index>": "i", "<name or index>": "s", "[name.mp4]": "s", "<parameter>": "s"}
@@ -81,8 +83,7 @@ class OscQueryServer:
         self.source_filter = SourceFilter(allow)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._mdns = None  # (zeroconf, service info) once registered
-        self._mdns_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def port(self) -> int:
@@ -102,7 +103,7 @@ class OscQueryServer:
             query = server
 
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        httpd_cls = type("QueryHTTPServer", (ThreadingHTTPServer,), {"address_family": family, "daemon_threads": True})
+        httpd_cls = type("QueryHTTPServer", (_BoundedHTTPServer,), {"address_family": family})
         try:
             self._httpd = httpd_cls((self.host, self.requested_port), Handler)
         except OSError as e:
@@ -113,36 +114,36 @@ class OscQueryServer:
         self._thread.start()
         log.info("OSCQuery on http://%s:%d/", self.host, self.port)
         if self.advertise:
-            # Registering probes the network for ~1 s: never on the show's way to its first frame.
-            self._mdns_thread = threading.Thread(target=self._register, name="oscquery-mdns", daemon=True)
-            self._mdns_thread.start()
+            threading.Thread(target=self._advertise, name="oscquery-mdns", daemon=True).start()
         return self
 
-    def _register(self) -> None:
+    def _advertise(self) -> None:
+        """The mDNS advert's whole life on its own thread: register, wait for stop(), say goodbye
+        (probing and goodbyes take ~1 s each: never on the show's way in or out)."""
+        zc = None
         try:
             from zeroconf import IPVersion, ServiceInfo, Zeroconf
 
             all_hosts = self.host in ("0.0.0.0", "::")
             zc = Zeroconf(interfaces=None if all_hosts else [self.host],
                           ip_version=IPVersion.V6Only if ":" in self.host else IPVersion.V4Only)
-            info = ServiceInfo(SERVICE_TYPE, f"{self.name}-{self.port}.{SERVICE_TYPE}", port=self.port,
+            label = re.sub(r"[^A-Za-z0-9 _-]", "-", self.name)[:48] or "installation"  # an mDNS label
+            info = ServiceInfo(SERVICE_TYPE, f"{label}-{self.port}.{SERVICE_TYPE}", port=self.port,
                                parsed_addresses=_local_addresses() if all_hosts else [self.host],
                                server=f"{socket.gethostname()}.local.", properties={"osc_port": str(self.osc_port)})
-            self._mdns = (zc, info)
             zc.register_service(info, allow_name_change=True)
             log.info("OSCQuery advertised over mDNS as %s", info.name)
+            self._stopping.wait()
+            zc.unregister_service(info)
         except Exception as e:  # mDNS is a convenience: the tree is still served without it
             log.warning("OSCQuery: not advertised over mDNS (%s); clients can still connect to %s:%d",
                         e, self.host, self.port)
+        finally:
+            if zc is not None:
+                zc.close()
 
     def stop(self) -> None:
-        if self._mdns_thread is not None:
-            self._mdns_thread.join(5.0)
-            self._mdns_thread = None
-        if self._mdns is not None:
-            # Goodbye packets take ~1 s: sent in the background so a show ends at once.
-            threading.Thread(target=_unregister, args=self._mdns, name="oscquery-mdns-bye", daemon=True).start()
-            self._mdns = None
+        self._stopping.set()  # the advert says goodbye on its own thread
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -152,20 +153,39 @@ class OscQueryServer:
             self._thread = None
 
 
-def _unregister(zc, info) -> None:
-    try:
-        zc.unregister_service(info)
-    except Exception:
-        pass
-    finally:
-        zc.close()
-
-
 def _local_addresses() -> list[str]:
     try:
         return sorted({i[4][0] for i in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)})
     except OSError:
         return ["127.0.0.1"]
+
+
+class _BoundedHTTPServer(ThreadingHTTPServer):
+    """A thread per client, at most MAX_CLIENTS at once: a connection flood costs threads, never the show."""
+
+    daemon_threads = True
+    request_queue_size = 128  # the stdlib's 5 would make clients wait in SYN retries
+
+    def __init__(self, *args, **kw):
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        super().__init__(*args, **kw)
+
+    @property
+    def active(self) -> int:
+        """Clients being answered now."""
+        return MAX_CLIENTS - self._slots._value
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # over the cap: closed at once
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):
