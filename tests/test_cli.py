@@ -54,3 +54,17 @@ def test_missing_files_are_clean_errors_that_name_them(tmp_path):
             result = runner.invoke(cli, args)
             assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), (args, result.output)
             assert "Error" in result.output and "nope" in result.output, (args, result.output)
+
+
+def test_play_help_names_the_rig_options():
+    result = CliRunner().invoke(cli, ["play", "--help"])
+    assert result.exit_code == 0
+    assert "--midi PORT" in result.output and "--query-port" in result.output
+
+
+def test_midi_list_names_the_ports_or_says_why_not():
+    result = CliRunner().invoke(cli, ["midi", "--list"])
+    if result.exit_code == 0:
+        assert result.output.strip()  # port names, or 'no MIDI input ports'
+    else:
+        assert result.output.strip().count("\n") == 0 and "MIDI" in result.output
