@@ -211,3 +211,11 @@ def test_clients_beyond_the_cap_are_closed_and_the_rest_still_answered(served):
             pass
         assert time.monotonic() < deadline, "the server never answered again"
         time.sleep(0.05)
+
+
+def test_every_osc_action_has_an_oscquery_type():
+    from installation.actions import ACTIONS
+    from installation.control.oscquery import _ACTION_TYPES
+
+    untyped = [a.name for a in ACTIONS if a.address is not None and a.args and a.args not in _ACTION_TYPES]
+    assert not untyped, f"add their OSC type tags to oscquery._ACTION_TYPES: {untyped}"

@@ -16,7 +16,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
-from installation.actions import ACTIONS, PREFIX
+from installation.actions import ACTIONS
 from installation.control.network import SourceFilter, is_loopback_host
 from installation.live import live_specs
 
@@ -92,7 +92,9 @@ class OscQueryServer:
         return self._httpd.server_address[1]
 
     def host_info(self) -> dict:
-        return {"NAME": self.name, "OSC_IP": self.host, "OSC_PORT": self.osc_port, "OSC_TRANSPORT": "UDP",
+        # OSC_IP only for a specific address: without it a client sends OSC to the host it asked.
+        ip = {} if self.host in ("0.0.0.0", "::") else {"OSC_IP": self.host}
+        return {"NAME": self.name, **ip, "OSC_PORT": self.osc_port, "OSC_TRANSPORT": "UDP",
                 "EXTENSIONS": {**{a: True for a in ("ACCESS", "VALUE", "RANGE", "DESCRIPTION")},
                                **{a: False for a in ("TAGS", "CLIPMODE", "LISTEN", "PATH_CHANGED")}}}
 
