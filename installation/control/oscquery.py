@@ -169,16 +169,16 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128  # the stdlib's 5 would make clients wait in SYN retries
 
     def __init__(self, *args, **kw):
-        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        self.active = 0  # clients being answered now
+        self._active_lock = threading.Lock()
         super().__init__(*args, **kw)
 
-    @property
-    def active(self) -> int:
-        """Clients being answered now."""
-        return MAX_CLIENTS - self._slots._value
-
     def process_request(self, request, client_address):
-        if not self._slots.acquire(blocking=False):
+        with self._active_lock:
+            full = self.active >= MAX_CLIENTS
+            if not full:
+                self.active += 1
+        if full:
             self.shutdown_request(request)  # over the cap: closed at once
             return
         super().process_request(request, client_address)
@@ -187,7 +187,8 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            with self._active_lock:
+                self.active -= 1
 
 
 class _Handler(BaseHTTPRequestHandler):
