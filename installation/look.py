@@ -23,9 +23,10 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
+
+from installation.record import iter_video
 
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709, as shaders/common/color.glsl
 ANALYSIS_WIDTH = 320  # self-similarity works on the luma box-averaged to about this width
@@ -165,27 +166,6 @@ class LookReport:
             },
         }
         return out
-
-
-def iter_video(path) -> tuple[dict, Iterator[np.ndarray]]:
-    """(metadata with 'fps' and 'size', iterator of RGB uint8 frames [h, w, 3], row 0 = top)."""
-    import imageio_ffmpeg
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"video {path}: no such file")
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    meta = reader.__next__()
-    w, h = meta["size"]
-
-    def frames():
-        try:
-            for buf in reader:
-                yield np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
-        finally:
-            reader.close()
-
-    return meta, frames()
 
 
 def measure_video(path, skip_seconds: float = 2.0, similarity_samples: int = 12,

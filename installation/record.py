@@ -31,6 +31,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -410,8 +411,8 @@ class VideoRecorder:
         self.close()
 
 
-def read_video(path) -> tuple[np.ndarray, float]:
-    """Decode a whole video: (frames uint8 [N, H, W, 3], fps). For tests and tools."""
+def iter_video(path) -> tuple[dict, Iterator[np.ndarray]]:
+    """(metadata with 'fps' and 'size', iterator of RGB uint8 frames [h, w, 3], row 0 = top)."""
     import imageio_ffmpeg
 
     path = Path(path)
@@ -420,9 +421,23 @@ def read_video(path) -> tuple[np.ndarray, float]:
     reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
     meta = reader.__next__()
     w, h = meta["size"]
-    frames = [np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3) for buf in reader]
-    data = np.stack(frames) if frames else np.zeros((0, h, w, 3), np.uint8)
-    return data, float(meta["fps"])
+
+    def frames():
+        try:
+            for buf in reader:
+                yield np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
+        finally:
+            reader.close()
+
+    return meta, frames()
+
+
+def read_video(path) -> tuple[np.ndarray, float]:
+    """Decode a whole video: (frames uint8 [N, H, W, 3], fps). For tests and tools."""
+    meta, frames = iter_video(path)
+    w, h = meta["size"]
+    data = list(frames)
+    return (np.stack(data) if data else np.zeros((0, h, w, 3), np.uint8)), float(meta["fps"])
 
 
 @contextlib.contextmanager

@@ -99,6 +99,13 @@ def random_crop(im: Image.Image, res: int, rng: np.random.RandomState, max_scale
     w, h = im.size
     scale = math.exp(rng.uniform(0.0, math.log(max(max_scale, 1.0))))
     side = int(round(min(res * scale, w, h)))
+    return square_crop(im, side, res, rng, flips)
+
+
+def square_crop(im: Image.Image, side: int, res: int, rng: np.random.RandomState, flips: bool) -> Image.Image:
+    """A side x side square at a random place, resized to res; optionally a random flip and quarter
+    turn (for imagery with no up, like the sky)."""
+    w, h = im.size
     left = rng.randint(0, w - side + 1)
     top = rng.randint(0, h - side + 1)
     crop = im.crop((left, top, left + side, top + side))

@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
-from installation.train.dataset import DatasetError, decode_rgb, hubble_image_path
+from installation.train.dataset import DatasetError, decode_rgb, hubble_image_path, square_crop
 
 STELLARIUM_NEBULAE = Path("/usr/share/stellarium/nebulae/default")
 STELLARIUM_COPYRIGHT = Path("/usr/share/doc/stellarium-data/copyright")
@@ -90,17 +90,7 @@ def zoom_crop(im: Image.Image, res: int, rng: np.random.RandomState, min_zoom: f
     short = min(w, h)
     lo = min(short, max(res, min_zoom * short))
     side = int(round(math.exp(rng.uniform(math.log(lo), math.log(short)))))
-    left = rng.randint(0, w - side + 1)
-    top = rng.randint(0, h - side + 1)
-    crop = im.crop((left, top, left + side, top + side))
-    if side != res:
-        crop = crop.resize((res, res), Image.LANCZOS)
-    if rng.rand() < 0.5:
-        crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
-    k = rng.randint(4)
-    if k:
-        crop = crop.transpose([Image.ROTATE_90, Image.ROTATE_180, Image.ROTATE_270][k - 1])
-    return crop
+    return square_crop(im, side, res, rng, flips=True)
 
 
 def crops_per_source(total: int, count: int) -> list[int]:
