@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -32,6 +33,28 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def time_chain(ctx, width, height, scale, frames, args) -> dict:
+    """The reference: ShaderChain (warp + feedback + grade + upscale) timed like the pigment."""
+    from installation.render.chain import ShaderChain, default_params
+
+    chain = ShaderChain(ctx, width, height, render_scale=scale)
+    params = default_params()
+    times, cpu = [], []
+    for i in range(args.warmup + args.frames):
+        t0, c0 = time.perf_counter(), time.process_time()
+        if i % args.content_every == 0:
+            chain.push_content(frames[i % len(frames)])
+        chain.render(params, i / 25, 0.5)
+        ctx.finish()
+        if i >= args.warmup:
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    chain.release()
+    return {"size": f"{width}x{height}", "render_scale": scale, "stage": "warp/feedback chain (reference)",
+            "ms_per_frame": round(1000 * statistics.median(times), 2),
+            "cpu_ms_per_frame": round(1000 * statistics.mean(cpu), 2), "load_average": round(os.getloadavg()[0], 2)}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="1280x720")
@@ -40,6 +63,10 @@ def main(argv=None) -> None:
     ap.add_argument("--fill", default="tiles", choices=["tiles", "cover", "mirror"])
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--upscale", action="store_true",
+                    help="tone at the work size, then a separate bilinear upscale draw (the old layout)")
+    ap.add_argument("--chain", action="store_true", help="also time today's warp/feedback chain, same sizes, same way")
+    ap.add_argument("--set", action="append", default=[], help="PigmentParams field=value")
     ap.add_argument("--content-every", type=int, default=2, help="a new content frame every N frames (12/s at 25 fps ~ 2)")
     args = ap.parse_args(argv)
 
@@ -59,28 +86,36 @@ def main(argv=None) -> None:
     output = RenderTarget(ctx, (width, height), "f1")
     for scale in args.scales:
         work = (round(width * scale), round(height * scale))
+        if args.chain:
+            print(json.dumps(time_chain(ctx, width, height, scale, frames, args)), flush=True)
         for iterations in args.project:
-            params = replace(PigmentParams(), project_iterations=iterations)
-            flow = PigmentFlow(library, work, fill=args.fill)
-            times = []
+            sets = {k: float(v) for k, v in (item.split("=") for item in args.set)}
+            params = replace(PigmentParams(), project_iterations=iterations, **sets)
+            flow = PigmentFlow(library, work, output_size=work if args.upscale else (width, height), fill=args.fill)
+            times, cpu = [], []
             for i in range(args.warmup + args.frames):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 if i % args.content_every == 0:
                     write_image(content, frames[i % len(frames)])
                     flow.push(content, params)
                 if i % 15 == 0:
                     flow.impulse(0.4, 0.6, 0.3, 0.2)
                 texture = flow.render(1 / 25, params, content_mix=0.5)
-                if work != (width, height):
+                if args.upscale and work != (width, height):
                     present.render(output.framebuffer, texture)
                 ctx.finish()
                 if i >= args.warmup:
                     times.append(time.perf_counter() - t0)
+                    cpu.append(time.process_time() - c0)
             flow.release()
             print(json.dumps({"size": f"{width}x{height}", "render_scale": scale, "work": f"{work[0]}x{work[1]}",
-                              "project_iterations": iterations, "fill": args.fill,
+                              "project_iterations": iterations, "fill": args.fill, "upscale": args.upscale,
                               "ms_per_frame": round(1000 * statistics.median(times), 2),
-                              "ms_p90": round(1000 * float(np.percentile(times, 90)), 2)}), flush=True)
+                              "ms_p90": round(1000 * float(np.percentile(times, 90)), 2),
+                              # CPU time of this process (llvmpipe's threads included): what a
+                              # frame costs the 2 cores, whatever else is running
+                              "cpu_ms_per_frame": round(1000 * statistics.mean(cpu), 2),
+                              "load_average": round(os.getloadavg()[0], 2)}), flush=True)
     output.release()
     present.release()
     content.release()

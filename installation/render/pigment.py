@@ -1,18 +1,20 @@
 """Pigment flow: GAN frames injected as dye into a live velocity field, advected, lit, bloomed and toned.
 
-One frame (`PigmentFlow.render`), every texture's uv GL-style ((0, 0) bottom-left):
+One frame (`PigmentFlow.render`) is three draws, every texture's uv GL-style ((0, 0) bottom-left):
 
     push(content)  (only when a new generator frame arrives)
         pigment_fill.frag: crop the frame's edge rows, fill the fill size (cover / random
         tiles / mirror; common/fill.glsl) -> the newest of two fill textures
     velocity (grid_divisor-times smaller grid, float32, ping-pong)
         pigment_velocity.frag: advect itself, relax towards wind + curl noise + vortices, kick
-        with queued impulses; optional projection: divergence -> N Jacobi -> subtract gradient
+        with queued impulses; z: the hue field. Optional projection (off by default; it does
+        not pay here: the target field is divergence-free already)
     dye (render size, RGBA16F ping-pong)
-        pigment_dye.frag: semi-Lagrangian advection along the velocity, diffusion, decay,
-        injection of the crossfaded fill with a live mix
-    bloom (quarter size): bright pass of the dye
-    output (output size, RGBA8): pigment_output.frag: sheen + bloom + filmic tone
+        pigment_dye.frag: advection, optional diffusion, decay + fade to black, injection of
+        the crossfaded fill gated by its brightness; alpha = the bright excess
+    output (output size, RGBA8): pigment_output.frag: sheen + bloom (from the dye's mipmaps,
+        built only when bloom is on) + filmic tone; drawn at the output size, so it is the
+        upscale too
 
 Velocity is in output heights per second (x measured in heights), y up. Time integrates on
 the CPU (phases wrap), so a live change of speed bends the motion instead of jumping it.
@@ -74,16 +76,19 @@ class PigmentParams:
     # dye
     inject: float = _p(0.3, 0.0, 1.0, "mix of the new content into the dye per frame at 60 fps (1 = content only)")
     inject_gate: float = _p(0.6, 0.0, 1.0, "0: inject everywhere; 1: inject only where the content is bright")
+    gate_low: float = _p(0.0, 0.0, 1.0, "content luma where the gated injection starts")
+    gate_high: float = _p(0.3, 0.01, 1.0, "content luma where the gated injection is full")
     smear: float = _p(1.0, 0.0, 1.0, "1: inject content averaged along each frame's path (no dotted trails in fast flow)")
     decay: float = _p(0.5, 0.0, 5.0, "per second: how fast the dye fades (exp(-decay * t))")
-    diffusion: float = _p(-0.15, -0.6, 1.0, "mix of a 4-tap blur into the dye each frame; negative sharpens (undoes the advection's blur)")
+    fade: float = _p(0.0, 0.0, 2.0, "per second: dye value subtracted, so faint dye reaches true black (no fog)")
+    diffusion: float = _p(0.0, -0.6, 1.0, "mix of a 4-tap blur into the dye each frame; negative sharpens; 0 costs nothing")
     # output
     sheen: float = _p(0.25, 0.0, 1.0, "diffuse relief lighting from the dye's luma normals")
     sheen_height: float = _p(8.0, 0.0, 40.0, "luma gradient to surface slope")
     glint: float = _p(0.25, 0.0, 2.0, "specular glints on the relief")
     bloom: float = _p(0.8, 0.0, 4.0, "bloom on bright points")
     bloom_threshold: float = _p(0.25, 0.0, 1.0, "dye value above which it blooms")
-    bloom_spread: float = _p(1.5, 0.0, 6.0, "bloom radius, in quarter-size texels")
+    bloom_spread: int = _p(2, 0, 5, "bloom radius: the dye mip level of the near glow (the wide one is 2 levels up)")
 
     def clamped(self) -> "PigmentParams":
         return clamp_params(self)
@@ -94,12 +99,33 @@ def _target(ctx: moderngl.Context, size: tuple[int, int], dtype: str, components
 
 
 class _Pass(FullscreenPass):
-    def __init__(self, library: ShaderLibrary, fragment: str):
+    def __init__(self, library: ShaderLibrary, fragment: str, defines: tuple[str, ...] = ()):
         self.fragment = fragment
-        super().__init__(library)
+        self.ctx = library.ctx
+        self.shader = library.program(fragment, defines=defines)
+        self._vao = None
+        self._vao_version = -1
 
     def draw(self, dst: moderngl.Framebuffer, textures: dict, **uniforms) -> None:
         self._draw(dst, textures, **uniforms)
+
+
+class _Variants:
+    """One shader file compiled per set of #defines (the parts switched on), built on first use."""
+
+    def __init__(self, library: ShaderLibrary, fragment: str):
+        self.library = library
+        self.fragment = fragment
+        self._passes: dict[tuple[str, ...], _Pass] = {}
+
+    def draw(self, defines: tuple[str, ...], dst: moderngl.Framebuffer, textures: dict, **uniforms) -> None:
+        if defines not in self._passes:
+            self._passes[defines] = _Pass(self.library, self.fragment, defines)
+        self._passes[defines].draw(dst, textures, **uniforms)
+
+    def release(self) -> None:
+        for p in self._passes.values():
+            p.release()
 
 
 class ContentFill:
@@ -223,11 +249,12 @@ class PigmentFlow:
 
     size: the dye's size (the chain's work size). output_size: the toned output's size
     (default `size`; the chain's present pass can upscale). fill: 'tiles', 'cover' or 'mirror'.
-    fill_divisor: the filled content is size / fill_divisor (it is smooth; 2 costs a quarter).
+    fill_divisor: the filled content is size / fill_divisor (it is smooth: 4 keeps a 64 px frame at
+    about 2 fill pixels per content pixel in "tiles", and costs a sixteenth of the full size).
     grid_divisor: the velocity grid is size / grid_divisor."""
 
     def __init__(self, library: ShaderLibrary, size: tuple[int, int], output_size: tuple[int, int] | None = None,
-                 fill: str = "tiles", fill_divisor: int = 2, grid_divisor: int = 8, dye_dtype: str = "f2"):
+                 fill: str = "tiles", fill_divisor: int = 4, grid_divisor: int = 8, dye_dtype: str = "f2"):
         if fill not in FILL_MODES:
             raise ValueError(f"fill must be one of {', '.join(FILL_MODES)}; got {fill!r}")
         self.ctx = library.ctx
@@ -241,11 +268,12 @@ class PigmentFlow:
         self._dye = [_target(self.ctx, self.size, dye_dtype) for _ in range(2)]
         for t in self._dye:
             t.clear()
-        self._bloom = _target(self.ctx, small(4), "f2")
+            # Mipmapped: the bloom reads its levels (textureLod); every other read is level 0.
+            t.texture.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+            t.texture.build_mipmaps(0, 0)  # max level 0: complete without mipmaps until bloom builds them
         self.output = _target(self.ctx, self.output_size, "f1")
-        self.dye_pass = _Pass(library, "pigment_dye.frag")
-        self.bloom_pass = _Pass(library, "pigment_bloom.frag")
-        self.output_pass = _Pass(library, "pigment_output.frag")
+        self.dye_pass = _Variants(library, "pigment_dye.frag")
+        self.output_pass = _Variants(library, "pigment_output.frag")
         self._impulses: list[tuple[float, float, float, float]] = []
         self._pushed = False
 
@@ -281,21 +309,28 @@ class PigmentFlow:
         frames = dt * REFERENCE_FPS
         inject_alpha = 1.0 - (1.0 - p.inject) ** frames if p.inject < 1.0 else 1.0
         src, dst = self._dye
+        dye_parts = tuple(name for name, on in (("DIFFUSION", p.diffusion != 0.0), ("SMEAR", p.smear > 0.0),
+                                                ("HUE", p.hue_spread != 0.0)) if on)
         self.dye_pass.draw(
-            dst.framebuffer,
+            dye_parts, dst.framebuffer,
             {"previous_dye": src.texture, "velocity": self.velocity.texture,
              "fill_previous": self.fill.previous.texture, "fill_newest": self.fill.newest.texture},
             content_mix=float(min(max(content_mix, 0.0), 1.0)), dt_speed=dt * p.speed,
-            diffusion=p.diffusion, decay_factor=math.exp(-p.decay * dt),
-            inject_alpha=inject_alpha, inject_gate=p.inject_gate, hue_spread=p.hue_spread, smear=p.smear,
+            diffusion=p.diffusion, decay_factor=math.exp(-p.decay * dt), fade=p.fade * dt,
+            inject_alpha=inject_alpha, inject_gate=p.inject_gate,
+            gate_range=(p.gate_low, max(p.gate_high, p.gate_low + 1e-3)),
+            hue_spread=p.hue_spread, smear=p.smear, bloom_threshold=p.bloom_threshold,
         )
         self._dye = [dst, src]
-        if p.bloom > 0.0:
-            self.bloom_pass.draw(self._bloom.framebuffer, {"dye": self.dye}, threshold=p.bloom_threshold)
+        near = int(p.bloom_spread)
+        if p.bloom > 0.0:  # the bloom reads two mip levels of the dye; none built when it is off
+            dst.texture.build_mipmaps(0, near + 2)
+        output_parts = tuple(name for name, on in (("SHEEN", p.sheen != 0.0 or p.glint != 0.0),
+                                                   ("BLOOM", p.bloom > 0.0)) if on)
         self.output_pass.draw(
-            self.output.framebuffer, {"dye": self.dye, "bloom_source": self._bloom.texture},
+            output_parts, self.output.framebuffer, {"dye": self.dye},
             sheen=p.sheen, sheen_height=p.sheen_height, glint=p.glint, bloom=p.bloom,
-            bloom_spread=p.bloom_spread, **tone.uniforms(),
+            bloom_lods=(float(near), near + 2.0), **tone.uniforms(),
         )
         return self.output.texture
 
@@ -307,9 +342,9 @@ class PigmentFlow:
     def release(self) -> None:
         self.fill.release()
         self.velocity.release()
-        for t in (*self._dye, self._bloom, self.output):
+        for t in (*self._dye, self.output):
             t.release()
-        for s in (self.dye_pass, self.bloom_pass, self.output_pass):
+        for s in (self.dye_pass, self.output_pass):
             s.release()
 
 

@@ -23,6 +23,7 @@ class ToneParams:
     """Filmic tone and colour (shaders/common/tone.glsl). Defaults tuned on the Hubble model (issue 13)."""
 
     exposure: float = _p(0.9, -4.0, 4.0, "exposure in stops, before the curve")
+    black: float = _p(0.0, 0.0, 1.0, "black point: brightest-channel value (after exposure) that maps to black; faint fog below it vanishes")
     knee: float = _p(0.25, 0.002, 1.0, "black knee of the log toe: smaller lifts faint structure more")
     white: float = _p(1.0, 0.25, 16.0, "brightest-channel value (after exposure) the curve maps to 1 before the shoulder")
     shoulder: float = _p(0.8, 0.5, 1.0, "where the tanh shoulder starts rolling highlights off (1 = none)")
@@ -45,6 +46,7 @@ class ToneParams:
         p = self.clamped()
         return {
             f"{prefix}.exposure": p.exposure,
+            f"{prefix}.black": p.black,
             f"{prefix}.knee": p.knee,
             f"{prefix}.white": p.white,
             f"{prefix}.shoulder": p.shoulder,
@@ -105,7 +107,7 @@ def apply_tone(c: np.ndarray, p: ToneParams) -> np.ndarray:
     p = p.clamped()
     c = np.maximum(np.asarray(c, dtype=np.float64), 0.0) * 2.0 ** p.exposure
     v = c.max(axis=-1, keepdims=True)
-    c = c * tone_curve(v, p.knee, p.white, p.shoulder) / np.maximum(v, 1e-6)
+    c = c * tone_curve(v - p.black, p.knee, p.white, p.shoulder) / np.maximum(v, 1e-6)
     lum = (c @ LUMA_WEIGHTS)[..., None]
     c = lum + (c - lum) * p.saturation
     if p.hue != 0.0:
