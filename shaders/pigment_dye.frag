@@ -28,14 +28,16 @@ uniform float decay_factor;   // exp(-decay * dt), computed on the CPU
 uniform float fade;           // fade * dt: dye value subtracted this frame (faint dye -> black)
 uniform float inject_alpha;   // this frame's injection mix (frame-rate corrected on the CPU)
 uniform float inject_gate;    // 0: inject everywhere; 1: only where the content is bright
-uniform vec2 gate_range;      // content luma where the gated injection starts .. is full
+uniform vec2 gate_range;      // content luma above the frame's mean where the gated injection
+                              // starts .. is full (relative: a frame with a brighter background
+                              // does not flood the screen)
 uniform float smear;          // 1: inject the content averaged over this frame's path (no dotted
                               // trails behind bright points in fast flow); 0: one sample
 uniform float hue_spread;     // turns of hue shift at the hue field's extremes (velocity z)
 uniform float bloom_threshold; // alpha out: luma above this (the bloom's source, read from mipmaps)
 
 vec3 content_at(vec2 p) {
-    return mix(texture(fill_previous, p).rgb, texture(fill_newest, p).rgb, content_mix);
+    return mix(textureLod(fill_previous, p, 0.0).rgb, textureLod(fill_newest, p, 0.0).rgb, content_mix);
 }
 
 void main() {
@@ -63,7 +65,9 @@ void main() {
 #ifdef HUE
     content = max(rotate_hue(content, hue_spread * v.z), 0.0);
 #endif
-    float alpha = inject_alpha * mix(1.0, smoothstep(gate_range.x, gate_range.y, luma(content)), inject_gate);
+    // The frame's mean: the fills' last mip level (built on push), crossfaded like the content.
+    float mean = luma(mix(textureLod(fill_previous, vec2(0.5), 16.0).rgb, textureLod(fill_newest, vec2(0.5), 16.0).rgb, content_mix));
+    float alpha = inject_alpha * mix(1.0, smoothstep(mean + gate_range.x, mean + gate_range.y, luma(content)), inject_gate);
     // The cap keeps a sharpening (negative diffusion) feedback bounded.
     vec3 out_dye = min(mix(dye, content, alpha), vec3(4.0));
     frag_color = vec4(out_dye, max(luma(out_dye) - bloom_threshold, 0.0));
