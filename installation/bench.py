@@ -24,60 +24,18 @@ import logging
 import os
 import platform
 import statistics
-import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from installation.bench_plan import DREAMERS, SKY_DREAMER, BenchPlan  # noqa: F401 - BenchPlan: the CLI's and tests' name
+
 log = logging.getLogger(__name__)
 
 DEFAULT_SHOW = Path(__file__).resolve().parents[1] / "show_configs" / "default.toml"
-# The shipped deep-sky dreamer (checkpoints/README.md), timed by this name.
-SKY_DREAMER = ("deepsky-resnet", Path(__file__).resolve().parents[1] / "checkpoints" / "deepsky-resnet.dreamer.pt")
-DREAMERS = ("discriminator", "resnet18", "resnet50", SKY_DREAMER[0])
-
-
-@dataclass
-class BenchPlan:
-    """What to measure and for how long; `quick()` and `full()` are the CLI's two plans,
-    tests pass tiny ones."""
-
-    # (name, resolution, channel_base, channel_max) of the reference generator configs
-    generators: list[tuple[str, int, int, int]] = field(
-        default_factory=lambda: [("128", 128, 4096, 256), ("256", 256, 8192, 256)]
-    )
-    generator_seconds: float = 2.0  # timed seconds per generator and path (at least 3 frames)
-    conv_shape: tuple[int, int, int] = (128, 64, 64)  # channels, height, width of the peak conv
-    dream_sizes: tuple[int, ...] = (64, 128, 224, 256)  # 64-128: what a live show dreams at
-    dreamers: tuple[str, ...] = DREAMERS
-    dream_steps: int = 3  # timed steps per dreamer and size (after one warm-up)
-    display_sizes: dict[str, tuple[int, int]] = field(
-        default_factory=lambda: {"720p": (1280, 720), "1080p": (1920, 1080)}
-    )
-    display_frames: int = 40
-    show_size: tuple[int, int] = (1280, 720)
-    show_seconds: float = 10.0
-    osc_trials: int = 12
-    osc_warmup: float = 1.5  # seconds before the first OSC message (first content frames)
-    offline_size: tuple[int, int] = (1920, 1080)
-    offline_frames: int = 45
-    dream_resolution: int = 128  # the live show's dream working size
-
-    @classmethod
-    def quick(cls) -> "BenchPlan":
-        return cls(generator_seconds=0.6, dream_steps=1, display_frames=10, show_seconds=4.0, osc_trials=4,
-                   offline_frames=12)
-
-    @classmethod
-    def full(cls) -> "BenchPlan":
-        return cls()
-
-
 # --- helpers ----------------------------------------------------------------------------
 
 
@@ -327,208 +285,6 @@ def bench_display(plan: BenchPlan, render_scale: float) -> dict:
 # --- the live show --------------------------------------------------------------------------
 
 
-def _show_config(show_file: Path, size, overrides: list[str]):
-    from installation.config import load_show
-
-    return load_show(show_file, [f"show.width={size[0]}", f"show.height={size[1]}", *overrides])
-
-
-def _open_live_show(show_file: Path, size, overrides: list[str]):
-    """The show with dream on; if its dreamer cannot be built (e.g. a stand-in model has no
-    discriminator), dream with resnet18 instead and say so."""
-    from installation.show import Show, ShowOptions
-
-    options = ShowOptions(headless=True, osc_port=0)
-    attempts = [(["dream.enabled=true"], None),
-                (["dream.enabled=true", "dream.net=resnet18", "dream.layer=layer2"], "resnet18 (layer2)")]
-    errors = []
-    for extra, fallback in attempts:
-        try:
-            cfg = _show_config(show_file, size, [*overrides, *extra])
-            show = Show(cfg, options, show_path=show_file)
-            note = f"{cfg.dream.net} ({cfg.dream.layer})" if fallback is None else fallback
-            if errors:
-                note += f"; the show file's dreamer failed: {errors[0]}"
-            return show, note
-        except Exception as e:
-            errors.append(f"{type(e).__name__}: {e}")
-    cfg = _show_config(show_file, size, [*overrides, "dream.enabled=false"])
-    return Show(cfg, options, show_path=show_file), f"off (dream failed: {errors[-1]})"
-
-
-def _stamp_presents(show) -> list[float]:
-    """Record the time of every present (the moment a frame goes to the screen)."""
-    stamps: list[float] = []
-    present = show.window.present
-
-    def stamped(texture):
-        present(texture)
-        stamps.append(time.perf_counter())
-
-    show.window.present = stamped
-    return stamps
-
-
-def _run_for(show, seconds: float, on_frame=None) -> None:
-    """Run a live show for `seconds` of wall time (show.run counts frames at the target fps,
-    which a slow machine would stretch)."""
-    timer = threading.Timer(seconds, show.request_stop)
-    timer.daemon = True
-    timer.start()
-    try:
-        show.run(on_frame=on_frame)
-    finally:
-        timer.cancel()
-
-
-def _measure_after_first_content(show, seconds: float, timeout: float = 60.0) -> dict:
-    """Start a thread that waits for the show's first content frame (tracing, dreamer set-up
-    and shader compiles are warm-up, not the show's rate), then counts content frames for
-    `seconds` and stops the show. Returns the dict it fills: start, seconds, made."""
-    window: dict = {}
-
-    def measure():
-        give_up = time.perf_counter() + timeout
-        while show.worker.frames_made < 1 and time.perf_counter() < give_up:
-            time.sleep(0.01)
-        made0, start = show.worker.frames_made, time.perf_counter()
-        window["start"] = start
-        time.sleep(seconds)
-        window["made"] = show.worker.frames_made - made0
-        window["seconds"] = time.perf_counter() - start
-        show.request_stop()
-
-    threading.Thread(target=measure, name="bench-live-show", daemon=True).start()
-    return window
-
-
-def bench_live_show(plan: BenchPlan, show_file: Path, overrides: list[str]) -> dict:
-    show, dream_note = _open_live_show(show_file, plan.show_size, overrides)
-    try:
-        stamps = _stamp_presents(show)
-        window = _measure_after_first_content(show, plan.show_seconds)
-        show.run()
-        seconds, made = window["seconds"], window["made"]
-        stamps = [s for s in stamps if s >= window["start"]]
-        warps = show.cfg.warp.swirl != 0 and show.cfg.warp.flow != 0
-        render_scale = show.cfg.show.render_scale
-        target_fps = show.cfg.show.fps
-    finally:
-        show.close()
-    intervals = np.diff(np.array(stamps))  # only frames after the first content frame
-    fps = 1.0 / intervals[intervals > 0]
-    return {
-        "show_display_fps_p5": round(float(np.percentile(fps, 5)), 2),
-        "show_display_fps_median": round(float(np.median(fps)), 2),
-        "show_content_fps": round(made / seconds, 2),
-        "show_target_fps": target_fps,
-        "show_dream": dream_note,
-        "show_warps": warps,
-        "show_render_scale": render_scale,
-        "show_seconds": round(seconds, 1),
-    }
-
-
-def bench_osc_latency(plan: BenchPlan, show_file: Path, overrides: list[str]) -> dict:
-    """Send /installation/grade/exposure -4 at random moments; latency = from the send to the
-    present of the first frame (read back from the live show) whose mean brightness fell by
-    a fifth. Then restore the exposure and wait for the picture to recover. The present's
-    time stamp is used, so the bench's own read-back of each frame is not counted."""
-    from pythonosc.udp_client import SimpleUDPClient
-
-    show, _ = _open_live_show(show_file, plan.show_size, overrides)
-    osc = next((c.server for c in show.controls if hasattr(c, "server")), None)
-    if osc is None:
-        show.close()
-        raise RuntimeError("the show has no OSC server (osc.enabled = false?)")
-    client = SimpleUDPClient("127.0.0.1", osc.port)
-    base_exposure = show.cfg.grade.exposure
-    lock = threading.Lock()
-    state = {"sent_at": None, "baseline": None, "recent": [], "latencies": [], "done": False, "trial_start": None}
-    rng = np.random.default_rng(1)
-
-    presents = _stamp_presents(show)
-
-    def on_frame(k, pixels):
-        # The moment this frame went to the screen (not after the read-back the bench needs).
-        now = presents[-1] if presents else time.perf_counter()
-        level = float(pixels[::8, ::8].mean())  # a subsample: the exposure change is global
-        with lock:
-            sent = state["sent_at"]
-            if sent is None:
-                state["recent"] = (state["recent"] + [level])[-5:]
-                return
-            if now <= sent:  # presented before the message left: cannot show it yet
-                return
-            if state["baseline"] is None:
-                state["baseline"] = float(np.median(state["recent"])) if state["recent"] else level
-            if level < 0.8 * state["baseline"]:
-                state["latencies"].append(1000.0 * (now - sent))
-                state["sent_at"] = None
-                state["baseline"] = None
-                state["recent"] = []
-                client.send_message("/installation/grade/exposure", float(base_exposure))
-                state["trial_start"] = now
-                if len(state["latencies"]) >= plan.osc_trials:
-                    show.request_stop()
-            elif now - sent > 2.0:  # missed (should not happen): restore and try again
-                state["sent_at"] = None
-                state["baseline"] = None
-                client.send_message("/installation/grade/exposure", float(base_exposure))
-                state["trial_start"] = now
-
-    def sender():
-        time.sleep(plan.osc_warmup)  # the show starts and the first content frames arrive
-        while not state["done"]:
-            time.sleep(0.05 + 0.3 * float(rng.random()))  # a random moment, not in step with frames
-            with lock:
-                recovered = state["trial_start"] is None or time.perf_counter() - state["trial_start"] > 1.0
-                if state["sent_at"] is None and recovered and len(state["recent"]) >= 3:
-                    state["sent_at"] = time.perf_counter()  # before the send: the show may be faster
-                    client.send_message("/installation/grade/exposure", -4.0)
-
-    thread = threading.Thread(target=sender, name="bench-osc-sender", daemon=True)
-    thread.start()
-    try:
-        _run_for(show, plan.osc_warmup + 2.0 + 2.5 * plan.osc_trials, on_frame=on_frame)  # ends early when done
-    finally:
-        state["done"] = True
-        show.close()
-        thread.join(timeout=2)
-    latencies = state["latencies"]
-    if not latencies:
-        raise RuntimeError("no OSC change was seen on screen")
-    return {
-        "osc_latency_ms_p50": round(float(np.percentile(latencies, 50)), 1),
-        "osc_latency_ms_p95": round(float(np.percentile(latencies, 95)), 1),
-        "osc_trials": len(latencies),
-    }
-
-
-def bench_offline(plan: BenchPlan, show_file: Path, overrides: list[str]) -> dict:
-    from installation.show import Show, ShowOptions
-
-    cfg = _show_config(show_file, plan.offline_size, overrides)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.mp4"
-        show = Show(cfg, ShowOptions(headless=True, offline=True, record=path), show_path=show_file)
-        try:
-            start = time.perf_counter()
-            stats = show.run(frames=plan.offline_frames)
-            show.stop_recording()  # the encoder's tail counts too
-            seconds = time.perf_counter() - start
-        finally:
-            show.close()
-        size = path.stat().st_size if path.exists() else 0
-    if stats.recorded < plan.offline_frames or size == 0:
-        raise RuntimeError(f"offline render wrote {stats.recorded} of {plan.offline_frames} frames")
-    return {
-        "offline_1080p_fps": round(plan.offline_frames / seconds, 2),
-        "offline_size": f"{plan.offline_size[0]}x{plan.offline_size[1]}",
-        "offline_dream": bool(cfg.dream.enabled),
-    }
-
-
 # --- the whole bench --------------------------------------------------------------------------
 
 
@@ -543,6 +299,7 @@ def run_bench(
     """Every measurement, as one dict (see the module doc). checkpoint: the model of the show
     and of 'generator_ms_shipped' (default: the show file's). render_scale: overrides the
     show file's show.render_scale for the display, live-show and offline parts."""
+    from installation.bench_show import bench_live_show, bench_offline, bench_osc_latency
     from installation.config import load_show
     from installation.content import choose_torch_threads
     from installation.device import pick_device

@@ -16,6 +16,7 @@ renders it is the render speed. The time and sleep functions can be injected for
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from typing import Callable
@@ -32,6 +33,7 @@ class FrameClock:
         window: int = 120,
         time_fn: Callable[[], float] = time.perf_counter,
         sleep_fn: Callable[[float], None] = time.sleep,
+        wake: threading.Event | None = None,
     ):
         if not fps > 0:
             raise ValueError(f"frame clock: fps {fps}; expected > 0")
@@ -39,7 +41,8 @@ class FrameClock:
         self.period = 1.0 / self.fps
         self.offline = bool(offline)
         self._time = time_fn
-        self._sleep = sleep_fn
+        self._sleep_fn = sleep_fn
+        self.wake = wake  # live: set (e.g. by an OSC write) to start the next frame early
         self.frame = -1  # index of the current frame; -1 before the first tick
         self.t = 0.0
         self.late = 0  # live: frames that started more than half a period after their deadline
@@ -69,7 +72,7 @@ class FrameClock:
             return 0.0
         self._deadline += self.period
         if now < self._deadline:
-            self._sleep(self._deadline - now)
+            self.wait(self._deadline - now)
             now = self._time()
         lateness = now - self._deadline
         if lateness > 0.5 * self.period:
@@ -77,6 +80,26 @@ class FrameClock:
             self.dropped += int(lateness // self.period)
             self._deadline = now  # restart the schedule: never burst to catch up
         return now - self._start
+
+    def wait(self, seconds: float) -> None:
+        """Sleep until the frame's deadline; with a `wake` event, setting it ends the wait early
+        and the schedule restarts from then (no short frame after it). Frames still start at
+        least half a period apart, so a stream of wakes at most doubles the frame rate."""
+        if self.wake is None:
+            self._sleep_fn(seconds)
+            return
+        hold = seconds - 0.5 * self.period
+        if hold > 0:
+            self._sleep_fn(hold)
+            seconds -= hold
+        if self.wake.wait(seconds):
+            self.wake.clear()
+            self.restart_schedule()
+
+    @property
+    def next_deadline(self) -> float:
+        """When the current frame's period ends (live clock time)."""
+        return self._deadline
 
     def restart_schedule(self) -> None:
         """Live: count the next deadline from now (a frame woken early is on time, not early)."""

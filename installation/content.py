@@ -13,17 +13,16 @@ cores: with 2 OpenMP threads next to Mesa's rasteriser and other processes, a fr
 
 from __future__ import annotations
 
-import json
 import logging
-import multiprocessing as mp
 import os
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from installation.live import Frame
 
 log = logging.getLogger(__name__)
 _thread_state = threading.local()  # the torch thread count set on each calling thread
@@ -41,9 +40,10 @@ def choose_torch_threads(cpus: int | None = None) -> int:
 @dataclass
 class ContentRequest:
     w: torch.Tensor  # [1, num_ws, w_dim]
-    params: dict[str, float]
+    params: Frame  # the frame's live values; the dreamer takes params.dream
     dream: bool
     serial: int = 0
+    noise: list[torch.Tensor] | None = None  # model.noise = "keyframe": [R, R] per noise layer, unit variance
 
 
 @dataclass
@@ -64,7 +64,7 @@ def to_uint8_image(img: torch.Tensor) -> np.ndarray:
 # The worker thread's niceness above the display's. On a machine with fewer cores than
 # busy threads the scheduler then serves the display loop first (smooth frames at the
 # display rate) and the worker with what is left; with cores to spare it changes nothing.
-WORKER_NICE = int(os.environ.get("INSTALLATION_WORKER_NICE", "5"))
+WORKER_NICE = 5
 
 
 def _lower_thread_priority(nice: int) -> None:
@@ -78,19 +78,43 @@ def _lower_thread_priority(nice: int) -> None:
         log.debug("could not lower the content worker's priority: %s", e)
 
 
-class _WorkerCounters:
-    """What the show and the watchdog read from either worker: frames made, failures
+def as_uint8(image) -> np.ndarray:
+    """A frame for the display: uint8 as it is; a float frame (e.g. from a dreamer) clipped,
+    with NaN/Inf as 0 / 255."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    image = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+class ContentWorker:
+    """Runs generator (+ dreamer) on its own thread at its own rate; counts frames made, failures
     (each new message logged once), dropped requests and the recent content rate."""
 
-    # Before its first frame the watchdog waits at least this long (see ProcessContentWorker).
-    start_grace_seconds = 0.0
-
-    def __init__(self):
+    def __init__(self, generator, noise_mode: str, dreamer=None, threads: int = 0, fast: bool = True, nice: int = WORKER_NICE,
+                 upscaler=None):
         self.frames_made = 0
         self.requests_dropped = 0
         self.errors = 0
         self._last_error: str | None = None
         self._durations: list[float] = []
+        self.G = generator
+        # Explicit maps ("keyframe") are written into the const-noise buffers, so the const path
+        # (and its trace, which shares those buffers) draws them at no extra cost.
+        self.noise_mode = "const" if noise_mode == "keyframe" else noise_mode
+        self.dreamer = dreamer
+        self.upscaler = upscaler  # show.upscale = "learned": [1, 3, R, R] -> [1, 3, 4R, 4R] before the dream
+        self.threads = threads if threads > 0 else choose_torch_threads()
+        self.nice = nice
+        self.synthesis = self._fast_synthesis(generator) if fast else generator.synthesis
+        self._traced: dict = {}  # (ws shape, dtype, device, noise mode) -> trace, or None if it failed
+        self._cond = threading.Condition()
+        self._request: ContentRequest | None = None
+        self._result: ContentFrame | None = None
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._serial = 0
 
     def _count_frame(self, seconds: float) -> None:
         self.frames_made += 1
@@ -107,26 +131,6 @@ class _WorkerCounters:
     def content_fps(self) -> float:
         recent = self._durations[-30:]
         return 0.0 if not recent else 1.0 / max(1e-6, float(np.mean(recent)))
-
-
-class ContentWorker(_WorkerCounters):
-    """Runs generator (+ dreamer) on its own thread at its own rate."""
-
-    def __init__(self, generator, noise_mode: str, dreamer=None, threads: int = 0, fast: bool = True, nice: int = WORKER_NICE):
-        super().__init__()
-        self.G = generator
-        self.noise_mode = noise_mode
-        self.dreamer = dreamer
-        self.threads = threads if threads > 0 else choose_torch_threads()
-        self.nice = nice
-        self.synthesis = self._fast_synthesis(generator) if fast else generator.synthesis
-        self._traced: dict = {}  # (ws shape, dtype, device, noise mode) -> trace, or None if it failed
-        self._cond = threading.Condition()
-        self._request: ContentRequest | None = None
-        self._result: ContentFrame | None = None
-        self._stop = False
-        self._thread: threading.Thread | None = None
-        self._serial = 0
 
     @staticmethod
     def _fast_synthesis(generator):
@@ -158,6 +162,21 @@ class ContentWorker(_WorkerCounters):
             return self.synthesis(w, noise_mode=self.noise_mode)
         return traced(w)
 
+    def _write_noise(self, maps: list[torch.Tensor]) -> None:
+        """This frame's noise maps into the const-noise buffers, in the layers' running order."""
+        from installation.models.fast import FastSynthesis
+
+        if isinstance(self.synthesis, FastSynthesis):
+            layers = [layer for parts in self.synthesis.blocks for layer in parts.convs if layer.use_noise]
+            for layer, m in zip(layers, maps, strict=True):
+                layer.noise_const_g.copy_(m * (layer.noise_strength * layer.act_gain))
+        else:
+            from installation.models.stylegan2 import SynthesisLayer
+
+            layers = [m for m in self.synthesis.modules() if isinstance(m, SynthesisLayer) and m.use_noise]
+            for layer, m in zip(layers, maps, strict=True):
+                layer.noise_const.copy_(m)
+
     # -- the work itself, shared by the thread and offline renders ------------------------
     def produce(self, req: ContentRequest) -> ContentFrame:
         start = time.perf_counter()
@@ -165,11 +184,15 @@ class ContentWorker(_WorkerCounters):
             torch.set_num_threads(self.threads)
             _thread_state.threads = self.threads
         with torch.inference_mode():
+            if req.noise is not None:
+                self._write_noise(req.noise)
             img = self._synthesize(req.w)  # [1, 3, R, R]
+            if self.upscaler is not None:
+                img = self.upscaler(img)  # [1, 3, 4R, 4R]
             image = to_uint8_image(img)
         if req.dream and self.dreamer is not None:  # the dream needs autograd: outside inference_mode
             with torch.enable_grad():
-                image = self.dreamer.step(image, req.params, None)
+                image = self.dreamer.step(image, req.params.dream, None)
         return ContentFrame(image=image, serial=req.serial, seconds=time.perf_counter() - start)
 
     # -- threaded use ---------------------------------------------------------------------
@@ -177,13 +200,13 @@ class ContentWorker(_WorkerCounters):
         self._thread = threading.Thread(target=self._run, name="content-worker", daemon=True)
         self._thread.start()
 
-    def submit(self, w: torch.Tensor, params: dict[str, float], dream: bool) -> None:
+    def submit(self, w: torch.Tensor, params: Frame, dream: bool, noise: list[torch.Tensor] | None = None) -> None:
         """Post the newest request; an unconsumed older one is dropped."""
         with self._cond:
             if self._request is not None:
                 self.requests_dropped += 1
             self._serial += 1
-            self._request = ContentRequest(w=w, params=params, dream=dream, serial=self._serial)
+            self._request = ContentRequest(w=w, params=params, dream=dream, serial=self._serial, noise=noise)
             self._cond.notify()
 
     def take(self) -> ContentFrame | None:
@@ -225,40 +248,9 @@ class ContentWorker(_WorkerCounters):
             self._thread.join(timeout=timeout)
 
 
-# -- the content worker in its own process (show file: model.worker = "process") ----------
-# The thread worker's Python (the dream's many small ops) shares the GIL with the display
-# loop; a process of its own shares nothing with it. The child rebuilds the generator (and
-# the dreamer) from their specs. Requests travel through one shared buffer (newest wins: a
-# write replaces the unread one) and a wake-up pipe that the display never blocks on; frames
-# come back through a pipe that the display drains in take(). Started with 'spawn', so a
-# script that starts a live show needs the usual `if __name__ == "__main__":` guard.
-# Not the default: on the 2-core build machine it made ~30% more content frames but did not
-# raise display p5 and had a worse OSC p95 (README, Performance); with a nearly idle worker
-# the display p5 was still ~27 fps, so the GIL is not what holds the display below 30 there.
-
-# The child's niceness. Measured on 2 cores (2026-11-25, A/B interleaved, bench live show):
-# at +5 (the thread's value) a process takes CPU from the display (p5 22.5 vs 24.9 fps);
-# at +19 display p5 was level with the thread worker (25.3) and content fps ~30% higher.
-PROCESS_WORKER_NICE = int(os.environ.get("INSTALLATION_PROCESS_WORKER_NICE", "19"))
-REQUEST_CAPACITY = 1 << 20  # bytes for one request: a JSON header + w as float32
-_HEADER = struct.Struct("<qI")  # serial (0: empty), header length; then JSON, then w's bytes
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """What the child process needs to rebuild the content worker (plain, picklable data)."""
-
-    checkpoint: str  # a load_generator spec: path or "random:SEED[:RES]"
-    device: str
-    noise_mode: str
-    threads: int = 0
-    nice: int = PROCESS_WORKER_NICE
-    dream: dict | None = None  # make_live_dreamer's keyword arguments; None: no dream
-
-
 def make_live_dreamer(device, net: str, checkpoint: str | None, weights: str | None, layer: str | None,
                       resolution: int, octaves: int, steps_per_frame: int):
-    """The live dreamer a show (or a worker process) dreams with."""
+    """The live dreamer a show dreams with."""
     from installation.dream import LiveDreamer
     from installation.dreamers import load_dreamer
 
@@ -266,178 +258,16 @@ def make_live_dreamer(device, net: str, checkpoint: str | None, weights: str | N
     return LiveDreamer(dreamer, layer, resolution, octaves, device, steps_per_frame=steps_per_frame)
 
 
-def _encode_request(serial: int, w: torch.Tensor, params: dict[str, float], dream: bool) -> bytes:
-    w_np = np.ascontiguousarray(w.detach().to("cpu", torch.float32).numpy())  # [1, num_ws, w_dim]
-    head = json.dumps({"shape": list(w_np.shape), "params": params, "dream": bool(dream)}).encode()
-    return _HEADER.pack(serial, len(head)) + head + w_np.tobytes()
+def dreamer_for_show(cfg, device):
+    """The live dreamer a show file's [dream] section asks for (paths relative to the show)."""
+    from installation.dreamers import RESNET_SPECS
 
-
-def _decode_request(buf) -> ContentRequest | None:
-    serial, n = _HEADER.unpack_from(buf, 0)
-    if serial == 0:
-        return None
-    head = json.loads(bytes(buf[_HEADER.size:_HEADER.size + n]))
-    count = int(np.prod(head["shape"]))
-    w = np.frombuffer(buf, dtype=np.float32, count=count, offset=_HEADER.size + n).reshape(head["shape"]).copy()
-    return ContentRequest(w=torch.from_numpy(w), params=head["params"], dream=head["dream"], serial=serial)
-
-
-def _worker_process_main(spec: WorkerSpec, buf, lock, wake, results) -> None:
-    """The child: wait for a wake-up, take the newest request, make its frame, send it back.
-    Ends when the parent closes the wake pipe (or dies: EOF as well)."""
-    from installation.models.checkpoint import load_generator
-
-    if spec.nice > 0 and hasattr(os, "nice"):
-        try:
-            os.nice(spec.nice)
-        except OSError:
-            pass
-    device = torch.device(spec.device)
-    worker = ContentWorker(load_generator(spec.checkpoint, device), spec.noise_mode, None, threads=spec.threads, nice=0)
-    dream_failed = False
-    done = 0
-    while True:
-        try:
-            if not wake.poll(0.5):
-                continue
-            if not os.read(wake.fileno(), 4096):  # wake-up bytes, all at once; b"": the parent closed it
-                return
-        except (EOFError, OSError):
-            return
-        with lock:
-            req = _decode_request(buf)
-        if req is None or req.serial <= done:
-            continue
-        done = req.serial
-        req.w = req.w.to(device)
-        try:
-            if req.dream and worker.dreamer is None and spec.dream is not None and not dream_failed:
-                try:
-                    worker.dreamer = make_live_dreamer(device, **spec.dream)
-                except Exception:
-                    dream_failed = True  # reported once below; frames go on undreamed
-                    raise
-            frame = worker.produce(req)
-            head = json.dumps({"serial": frame.serial, "seconds": frame.seconds, "shape": list(frame.image.shape)})
-            results.send_bytes(head.encode())
-            results.send_bytes(np.ascontiguousarray(frame.image).tobytes())
-        except (BrokenPipeError, EOFError):
-            return
-        except Exception as e:  # the parent logs it once and counts it; the last good frame stays
-            try:
-                results.send_bytes(json.dumps({"error": f"{type(e).__name__}: {e}"}).encode())
-            except OSError:
-                return
-
-
-class ProcessContentWorker(_WorkerCounters):
-    """ContentWorker's live interface (start/submit/take/stop/alive/frames_made/errors/
-    content_fps/dreamer), the work done in a child process started with 'spawn' (a fork
-    would copy GL and torch thread state). Offline renders use ContentWorker.produce."""
-
-    # Before its first frame the watchdog waits at least this long: a spawn, a torch import
-    # and a checkpoint load take seconds, many more on a busy machine.
-    start_grace_seconds = 60.0
-
-    def __init__(self, spec: WorkerSpec, dreamer=None):
-        super().__init__()
-        self.spec = spec
-        self.dreamer = dreamer  # set by the show when the dream is available; the child builds its own
-        self._proc = None
-        self._wake = None  # parent's sending end (non-blocking)
-        self._results = None
-        self._ctx = mp.get_context("spawn")
-        self._buf = self._ctx.RawArray("B", REQUEST_CAPACITY)
-        self._lock = self._ctx.Lock()
-        self._serial = 0
-        self._header: dict | None = None  # a frame's header whose image is still in the pipe
-
-    def start(self) -> None:
-        wake_r, wake_w = self._ctx.Pipe(duplex=False)
-        res_r, res_w = self._ctx.Pipe(duplex=False)
-        proc = self._ctx.Process(
-            target=_worker_process_main, args=(self.spec, self._buf, self._lock, wake_r, res_w),
-            name="content-worker", daemon=True,
-        )
-        try:
-            proc.start()
-        except BaseException:
-            for conn in (wake_r, wake_w, res_r, res_w):
-                conn.close()
-            raise
-        self._proc = proc
-        wake_r.close()  # the child's ends: closed here, so either side's exit is an EOF
-        res_w.close()
-        os.set_blocking(wake_w.fileno(), False)  # a stuck child must never block the display
-        self._wake, self._results = wake_w, res_r
-
-    def submit(self, w: torch.Tensor, params: dict[str, float], dream: bool) -> None:
-        """Post the newest request (replacing an unread one); never blocks."""
-        if self._proc is None:
-            return
-        self._serial += 1
-        data = _encode_request(self._serial, w, params, dream and self.dreamer is not None)
-        if len(data) > REQUEST_CAPACITY:
-            raise ValueError(f"content request of {len(data)} bytes exceeds the worker's {REQUEST_CAPACITY}")
-        if not self._lock.acquire(block=False):  # the child is reading it: the next frame's request follows
-            self.requests_dropped += 1
-            return
-        try:
-            self._buf[:len(data)] = data
-        finally:
-            self._lock.release()
-        try:
-            os.write(self._wake.fileno(), b"w")  # one byte: atomic, never partial
-        except (BlockingIOError, BrokenPipeError, OSError):
-            pass  # full: the child has wake-ups enough; gone: the watchdog sees it
-
-    def take(self) -> ContentFrame | None:
-        """The newest finished frame since the last call, or None (never waits)."""
-        newest = None
-        try:
-            while self._results is not None and self._results.poll(0):
-                data = self._results.recv_bytes()
-                if self._header is None:
-                    head = json.loads(data)
-                    if "error" in head:
-                        self._failed(head["error"])
-                    else:
-                        self._header = head
-                    continue
-                head, self._header = self._header, None
-                image = np.frombuffer(data, dtype=np.uint8).reshape(head["shape"])
-                newest = ContentFrame(image=image, serial=head["serial"], seconds=head["seconds"])
-                self._count_frame(head["seconds"])
-        except (EOFError, OSError):
-            pass  # the child died: alive says so, and the watchdog replaces it
-        return newest
-
-    def _failed(self, message: str) -> None:
-        if self._count_error(message):
-            log.error("content worker process: frame failed (the last good frame stays up): %s", message)
-
-    @property
-    def pid(self) -> int | None:
-        return None if self._proc is None else self._proc.pid
-
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.is_alive()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """End the child: closing the wake pipe asks it to; after `timeout` seconds (0: at
-        once, e.g. a stuck one) it is killed. Unlike a thread, a process is never left behind."""
-        for conn in (self._wake, self._results):
-            if conn is not None:
-                try:
-                    conn.close()
-                except OSError:
-                    pass
-        self._wake = self._results = None
-        if self._proc is None:
-            return
-        if timeout > 0:
-            self._proc.join(timeout)
-        if self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join(2.0)
+    d, ckpt = cfg.dream, cfg.model.checkpoint
+    if d.net == "discriminator" and ckpt.startswith("random:"):
+        raise ValueError(f"dream.net 'discriminator': the stand-in model.checkpoint {ckpt!r} has no discriminator; "
+                         "use a trained checkpoint or dream.net = 'resnet18'")
+    return make_live_dreamer(
+        device, net=d.net if d.net == "discriminator" or d.net in RESNET_SPECS else str(cfg.resolve(d.net)),
+        checkpoint=None if ckpt.startswith("random:") else str(cfg.resolve(ckpt)),
+        weights=str(cfg.resolve(d.weights)) if d.weights else None, layer=d.layer,
+        resolution=d.resolution, octaves=d.octaves, steps_per_frame=d.steps_per_frame)

@@ -5,7 +5,7 @@ normalise for their own network. Two modes share one step (`dream_step`):
 
 - still: `dream_image(img, net, layer, ...)`: octaves from small to full size, the detail
   (dreamed - base) carried up from octave to octave, a few iterations each.
-- live: `LiveDreamer.step(frame, params, flow)`: a few steps per content frame on a small
+- live: `LiveDreamer.step(frame, dream, flow)`: a few steps per content frame on a small
   copy; the detail is carried from frame to frame, moved along the image's motion, decayed
   and added again, so the dream grows and flows; octaves cycle across frames.
 
@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from installation.dreamers import Dreamer
+from installation.live import Frame
 
 # --- objectives --------------------------------------------------------------------------
 
@@ -403,19 +404,6 @@ def estimate_flow(
 
 # --- live mode ---------------------------------------------------------------------------
 
-# The DreamSection defaults (installation/config.py), used for keys a params dict lacks.
-LIVE_DEFAULTS = {
-    "dream.strength": 0.5,
-    "dream.step": 0.02,
-    "dream.octave_scale": 1.4,
-    "dream.decay": 0.92,
-    "dream.focus_x": 0.5,
-    "dream.focus_y": 0.5,
-    "dream.focus_radius": 2.0,
-    "dream.focus_softness": 0.2,
-}
-
-
 class LiveDreamer:
     """DeepDream that grows and flows across the frames of a show.
 
@@ -483,11 +471,11 @@ class LiveDreamer:
         f = resize(f, size)
         return f * torch.tensor([sx, sy], device=self.device).view(1, 2, 1, 1)
 
-    def step(self, frame: np.ndarray, params: dict | None = None, flow: np.ndarray | None = None) -> np.ndarray:
+    def step(self, frame: np.ndarray, dream=None, flow: np.ndarray | None = None) -> np.ndarray:
         """One content frame in, the dreamed frame out: uint8 [H, W, 3] -> uint8 [H, W, 3].
 
-        params: {'dream.strength', 'dream.step', 'dream.octave_scale', 'dream.decay',
-        'dream.focus_x/y/radius/softness'} (missing keys take the DreamSection defaults).
+        dream: the frame's dream section (config.Frame.dream: strength, step, octave_scale,
+        decay, focus_x/y/radius/softness; already clamped); None: the schema's defaults.
         flow: optional [H, W, 2] motion of the content from the previous frame to this one,
         in pixels (dx, dy), such that this frame at p shows the previous frame at p - flow;
         without it the motion is estimated from the two frames.
@@ -495,11 +483,8 @@ class LiveDreamer:
         if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3):
             got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
             raise ValueError(f"LiveDreamer.step: expected a uint8 frame [H, W, 3], got {got}")
-        p = {**LIVE_DEFAULTS, **(params or {})}
-        strength = min(max(float(p["dream.strength"]), 0.0), 1.0)
-        decay = min(max(float(p["dream.decay"]), 0.0), 1.0)
-        step = max(float(p["dream.step"]), 0.0)
-        scale = max(float(p["dream.octave_scale"]), 1.0)
+        p = dream if dream is not None else Frame.defaults().dream
+        strength, decay, step, scale = p.strength, p.decay, p.step, p.octave_scale
         H, W = frame.shape[:2]
         size = self._work_size(H, W)
 
@@ -518,8 +503,8 @@ class LiveDreamer:
                 carried = warp(self.detail, motion) if motion is not None else self.detail
                 detail = carried * decay
             self._prev_grey = grey
-            brush = brush_mask(*size, p["dream.focus_x"], p["dream.focus_y"], p["dream.focus_radius"],
-                               p["dream.focus_softness"], device=self.device)[None, None]  # [1, 1, h, w]
+            brush = brush_mask(*size, p.focus_x, p.focus_y, p.focus_radius,
+                               p.focus_softness, device=self.device)[None, None]  # [1, 1, h, w]
 
         if strength > 0 and step > 0 and bool(brush.any()):
             detail = detail + self._grow(base, detail, brush, step, scale)
@@ -530,8 +515,8 @@ class LiveDreamer:
             self.frame_index += 1
             if strength <= 0:
                 return frame.copy()
-            mask = brush_mask(H, W, p["dream.focus_x"], p["dream.focus_y"], p["dream.focus_radius"],
-                              p["dream.focus_softness"], device=self.device)[None, None]
+            mask = brush_mask(H, W, p.focus_x, p.focus_y, p.focus_radius,
+                              p.focus_softness, device=self.device)[None, None]
             up = resize(detail, (H, W))  # [1, 3, H, W]
             out = soft_add(uint8_to_tensor(frame, self.device), strength * mask * up)  # a shoulder, not a clamp
             out = ((out + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)

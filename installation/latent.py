@@ -251,6 +251,11 @@ class LatentTrajectory:
     def position(self) -> float:
         return self._position
 
+    @property
+    def period(self) -> int | None:
+        """Keyframes per loop when the path loops (position p and p + period are the same place)."""
+        return len(self._keyframes) if self._periodic else None
+
     @position.setter
     def position(self, value: float) -> None:
         """Jump (no glide) to a position; it wraps (loop) or clamps (no loop)."""

@@ -3,55 +3,17 @@
 Writers (OSC, audio mappings, keys, cues) call `set()` from any thread; the value is
 range-checked and stored as a target. Once per frame, the loop calls `snapshot(dt)`,
 which eases every value toward its target with the parameter's time constant and
-returns a plain dict `{"section.name": float}`. Nothing here touches GL or torch.
+returns a typed, frozen `config.Frame` (`frame.warp.swirl`). Nothing here touches GL or torch.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
 from enum import Enum
 
 from installation.config import ShowConfig
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    key: str  # "section.name"
-    lo: float
-    hi: float
-    default: float
-    smoothing: float  # seconds
-    doc: str
-
-    @property
-    def address(self) -> str:
-        return "/installation/" + self.key.replace(".", "/")
-
-
-def live_specs() -> list[ParamSpec]:
-    """Every live parameter of the schema, in schema order."""
-    specs = []
-    for section_name, section_field in ShowConfig.model_fields.items():
-        section_cls = section_field.annotation
-        fields = getattr(section_cls, "model_fields", None)
-        if not fields:
-            continue
-        for name, f in fields.items():
-            extra = f.json_schema_extra or {}
-            if isinstance(extra, dict) and extra.get("live"):
-                specs.append(
-                    ParamSpec(
-                        key=f"{section_name}.{name}",
-                        lo=float(extra["lo"]),
-                        hi=float(extra["hi"]),
-                        default=float(f.default),
-                        smoothing=float(extra["smoothing"]),
-                        doc=f.description or "",
-                    )
-                )
-    return specs
+from installation.live import Frame, live_specs, live_values
 
 
 class SetResult(Enum):
@@ -74,12 +36,9 @@ class Params:
 
     def load(self, cfg: ShowConfig | None, jump: bool = True) -> None:
         """Take base values from a show config; jump=True skips smoothing."""
+        values = live_values(cfg) if cfg is not None else {key: spec.default for key, spec in self.specs.items()}
         with self._lock:
-            for key, spec in self.specs.items():
-                value = spec.default
-                if cfg is not None:
-                    section, name = key.split(".")
-                    value = float(getattr(getattr(cfg, section), name))
+            for key, value in values.items():
                 self._target[key] = value
                 if jump or key not in self._current:
                     self._current[key] = value
@@ -122,8 +81,9 @@ class Params:
         with self._lock:
             return self._target.get(key)
 
-    def snapshot(self, dt: float) -> dict[str, float]:
-        """Ease every value toward its target by dt seconds and return them all."""
+    def snapshot(self, dt: float) -> Frame:
+        """Ease every value toward its target by dt seconds; the frame's typed, frozen values
+        (`frame.warp.swirl`). The one place live values are clamped to their range."""
         dt = max(0.0, float(dt))
         out = {}
         with self._lock:
@@ -135,6 +95,8 @@ class Params:
                     cur += (goal - cur) * (1.0 - math.exp(-dt / spec.smoothing))
                 else:
                     cur = goal
+                if not math.isfinite(cur):  # whatever went wrong, the frame gets a usable value
+                    cur = spec.default
                 self._current[key] = cur
                 out[key] = cur
-        return out
+        return Frame.from_values(out)

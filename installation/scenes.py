@@ -24,18 +24,10 @@ from typing import Callable
 
 from installation.config import Scene, ShowConfig
 from installation.latent import smoothstep
+from installation.live import live_values
 from installation.params import Params
 
 log = logging.getLogger(__name__)
-
-
-def base_values(cfg: ShowConfig, params: Params) -> dict[str, float]:
-    """The show file's value of every live parameter, {'section.name': value}."""
-    out = {}
-    for key in params.specs:
-        section, name = key.split(".")
-        out[key] = float(getattr(getattr(cfg, section), name))
-    return out
 
 
 @dataclass
@@ -62,7 +54,7 @@ class CueDirector:
         self.params = params
         self.on_scene = on_scene
         self.cfg = cfg
-        self.base = base_values(cfg, params)
+        self.base = live_values(cfg)
         self.scene_name: str | None = None
         self.cue_index: int | None = None
         self._fade: _Fade | None = None
@@ -176,7 +168,7 @@ class CueDirector:
         what OSC or mappings set); a vanished scene or cue falls back to the base look."""
         old_look = self.look(self.scene_name)
         self.cfg = cfg
-        self.base = base_values(cfg, self.params)
+        self.base = live_values(cfg)
         if self.scene_name is not None and self.scene_name not in cfg.scenes:
             log.warning("scene %s is gone from the show file; back to the base values", self.scene_name)
             self._lost = (self.scene_name, self.cue_index)

@@ -17,11 +17,11 @@ uniform vec2 previous_scale;
 uniform vec2 newest_scale;
 uniform float content_mix;
 
-uniform float swirl_strength;
+uniform float swirl;
 uniform float swirl_radius;
 uniform vec2 swirl_centre;
 uniform float swirl_phase;
-uniform float flow_strength;
+uniform float flow;
 uniform float field_margin;
 
 uniform float amount;
@@ -34,13 +34,13 @@ vec2 field_velocity(vec2 p) {
 
 void main() {
     vec2 p = uv;
-    if (flow_strength != 0.0) {
+    if (flow != 0.0) {
         // flow_source() of common/warp.glsl with the velocity from the field.
-        vec2 half_step = p - 0.5 * flow_strength * field_velocity(p);
-        p = mirror_uv(p - flow_strength * field_velocity(half_step));
+        vec2 half_step = p - 0.5 * flow * field_velocity(p);
+        p = mirror_uv(p - flow * field_velocity(half_step));
     }
-    if (swirl_strength != 0.0) {
-        p = mirror_uv(swirl_source(p, swirl_strength, swirl_radius, swirl_centre, swirl_phase, aspect));
+    if (swirl != 0.0) {
+        p = mirror_uv(swirl_source(p, swirl, swirl_radius, swirl_centre, swirl_phase, aspect));
     }
     vec3 a = texture(previous_frame, content_uv(p, previous_scale)).rgb;
     vec3 b = texture(newest_frame, content_uv(p, newest_scale)).rgb;

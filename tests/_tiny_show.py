@@ -61,5 +61,5 @@ def run_until(show, cond, max_frames=300):
             show.request_stop()
 
     show.run(frames=max_frames, on_frame=check)
-    show._stop_requested = False
+    show.stop_requested = False
     return cond()

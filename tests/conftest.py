@@ -1,6 +1,7 @@
-"""Shared fixtures: one headless EGL context per test module; one torch thread where a module asks;
-a tiny G + D checkpoint."""
+"""Shared fixtures: headless EGL (one skip rule), one torch thread where a module asks, a tiny
+G + D checkpoint, a tiny show file."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,13 +19,44 @@ NEUTRAL = {
 }
 
 
-@pytest.fixture(scope="module")
-def ctx():
-    """A 16x16 headless GL context (skips, saying why, where EGL is missing)."""
+def smooth_frame(w: int, h: int, k: float = 0) -> np.ndarray:
+    """A smooth uint8 image [h, w, 3] (smooth, so bilinear differences stay small); k shifts it."""
+    y, x = np.mgrid[0:h, 0:w] / max(w, h)
+    rgb = np.stack([np.sin(6 * x + k), np.cos(5 * y - k), np.sin(4 * (x + y) + 1)], axis=2)
+    return np.round((rgb * 0.5 + 0.5) * 255).astype(np.uint8)
+
+
+def seeded(*shape, seed=5) -> torch.Tensor:
+    """A reproducible standard-normal tensor of this shape."""
+    return torch.randn(list(shape), generator=torch.Generator().manual_seed(seed))
+
+
+def open_headless(width: int = 16, height: int = 16) -> HeadlessWindow:
+    """A headless EGL window; the one place a test skips (saying why) where EGL is missing."""
     try:
-        window = HeadlessWindow(16, 16)
+        return HeadlessWindow(width, height)
     except RuntimeError as e:
         pytest.skip(f"no headless OpenGL: {e}")
+
+
+@pytest.fixture
+def headless_window():
+    """Factory: headless_window(w, h) opens a window that is closed after the test."""
+    opened = []
+
+    def make(width: int = 16, height: int = 16) -> HeadlessWindow:
+        opened.append(open_headless(width, height))
+        return opened[-1]
+
+    yield make
+    for window in opened:
+        window.close()
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    """A 16x16 headless GL context for the module."""
+    window = open_headless()
     yield window.ctx
     window.close()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 from _audio_files import write_wav
+from _tiny_show import write_show
 from click.testing import CliRunner
 
 from installation.cli import cli
@@ -21,17 +22,7 @@ def audio_seconds(path: Path) -> float:
     return len(raw) / 2 / SR
 
 
-SHOW = """
-[show]
-width = 32
-height = 24
-fps = 10
-[model]
-checkpoint = "random:3:16"
-[osc]
-enabled = false
-[audio]
-samplerate = 22050
+MAPPING = """
 [[mappings]]
 source = "audio.rms"
 target = "grade.exposure"
@@ -41,8 +32,7 @@ smoothing = 0.0
 
 
 def render(tmp_path: Path, name: str, track: Path) -> np.ndarray:
-    show = tmp_path / "show.toml"
-    show.write_text(SHOW)
+    show = write_show(tmp_path, show_extra="", extra='[audio]\nsamplerate = 22050\n' + MAPPING)
     out = tmp_path / f"{name}.mp4"
     result = CliRunner().invoke(cli, ["render", str(show), "--seconds", "2", "--audio", str(track), "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -10,6 +10,8 @@ import pytest
 
 from installation.bench import BenchPlan, run_bench
 
+from conftest import open_headless
+
 REQUIRED = [
     "cpu_count", "torch_threads", "gl_renderer", "load_average_start", "load_average_end",
     "generator_ms_128", "generator_ms_256", "generator_ms_shipped", "conv_peak_gflops",
@@ -41,12 +43,7 @@ def tiny_plan() -> BenchPlan:
 
 @pytest.fixture(scope="module")
 def result():
-    try:
-        from installation.render.window import HeadlessWindow
-
-        HeadlessWindow(16, 16).close()
-    except RuntimeError as e:
-        pytest.skip(f"no headless OpenGL: {e}")
+    open_headless().close()  # skips where EGL is missing
     return run_bench(tiny_plan(), render_scale=0.5)
 
 

@@ -87,7 +87,7 @@ def test_mapping_target_must_be_live(tmp_path):
 
 def test_schema_description_lists_every_live_parameter():
     from installation.config import describe_schema
-    from installation.params import live_specs
+    from installation.live import live_specs
 
     text = describe_schema()
     for spec in live_specs():

@@ -7,14 +7,17 @@ from _nvlabs_standin import DiscSpec, GenSpec, nvlabs_discriminator, nvlabs_gene
 from click.testing import CliRunner
 
 from installation.cli import cli
-from installation.models.checkpoint import load_checkpoint, load_discriminator, load_generator, save_checkpoint
-from installation.models.convert import (
+from installation.models.checkpoint import (
     convert_checkpoint,
-    foreign_format,
-    unconditional_discriminator,
-    unconditional_generator,
+    load_checkpoint,
+    load_discriminator,
+    load_generator,
+    save_checkpoint,
 )
+from installation.models.formats import foreign_format, unconditional_discriminator, unconditional_generator
 from installation.models.stylegan2 import Discriminator, Generator
+
+from conftest import seeded
 
 CPU = torch.device("cpu")
 
@@ -25,10 +28,6 @@ def nvlabs_pkl(tmp_path, spec=None, name="snap.pkl"):
     path = tmp_path / name
     write_pickle(path, snapshot(G, D))
     return path
-
-
-def seeded(*shape, seed=5):
-    return torch.randn(list(shape), generator=torch.Generator().manual_seed(seed))
 
 
 def test_pkl_round_trip_gives_identical_pixels(tmp_path):

@@ -7,10 +7,13 @@ import random
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from installation.live import Frame
 from installation.dream import (
     ChannelObjective,
+    _image_gradients,
     L2Objective,
     LiveDreamer,
     brush_mask,
@@ -172,12 +175,12 @@ def _frames(n, h=24, w=32):
 def test_live_dream_changes_the_frame_and_strength_zero_gives_it_back(tiny):
     live = LiveDreamer(tiny, "layer2", resolution=16, octaves=2, device="cpu")
     frame = next(_frames(1))
-    out = live.step(frame, {"dream.strength": 1.0, "dream.step": 0.1})
+    out = live.step(frame, Frame.from_values({"dream.strength": 1.0, "dream.step": 0.1}).dream)
     assert out.shape == frame.shape and out.dtype == np.uint8
     assert np.abs(out.astype(int) - frame).mean() > 0.5
     live.reset()
     for _ in range(3):
-        same = live.step(frame, {"dream.strength": 0.0, "dream.step": 0.1})
+        same = live.step(frame, Frame.from_values({"dream.strength": 0.0, "dream.step": 0.1}).dream)
         assert np.array_equal(same, frame)
 
 
@@ -186,7 +189,7 @@ def test_live_brush_keeps_the_outside_untouched(tiny):
     frame = next(_frames(1, 24, 24))
     p = {"dream.strength": 1.0, "dream.step": 0.2, "dream.focus_x": 0.25, "dream.focus_y": 0.75,
          "dream.focus_radius": 0.3, "dream.focus_softness": 0.3}
-    out = live.step(frame, p)
+    out = live.step(frame, Frame.from_values(p).dream)
     outside = brush_mask(24, 24, 0.25, 0.75, 0.3, 0.3).numpy() == 0
     assert np.array_equal(out[outside], frame[outside])
     assert not np.array_equal(out[~outside], frame[~outside])
@@ -197,7 +200,7 @@ def test_live_carried_detail_stays_bounded_over_200_frames(tiny):
     p = {"dream.strength": 0.8, "dream.step": 0.3, "dream.decay": 1.0}  # no decay: the worst case
     peak = 0.0
     for i, frame in enumerate(_frames(200, 18, 24)):
-        out = live.step(frame, p)
+        out = live.step(frame, Frame.from_values(p).dream)
         assert out.shape == frame.shape
         peak = max(peak, float(live.detail.abs().max()))
     assert torch.isfinite(live.detail).all()
@@ -208,19 +211,19 @@ def test_live_carried_detail_stays_bounded_over_200_frames(tiny):
 def test_live_external_flow_moves_the_detail(tiny):
     live = LiveDreamer(tiny, "layer2", resolution=16, octaves=1, device="cpu", estimate_motion=False)
     frames = list(_frames(2, 16, 16))
-    live.step(frames[0], {"dream.strength": 1.0, "dream.step": 0.2})
+    live.step(frames[0], Frame.from_values({"dream.strength": 1.0, "dream.step": 0.2}).dream)
     carried = live.detail.clone()
     flow = np.zeros((16, 16, 2), np.float32)
     flow[..., 0] = 3.0  # everything moved 3 px right
     grey = np.full_like(frames[0], 128)  # base ~0: the range clamp cannot touch the moved detail
-    live.step(grey, {"dream.strength": 0.5, "dream.step": 0.0, "dream.decay": 1.0}, flow=flow)
+    live.step(grey, Frame.from_values({"dream.strength": 0.5, "dream.step": 0.0, "dream.decay": 1.0}).dream, flow=flow)
     torch.testing.assert_close(live.detail[..., 3:], carried[..., :-3], rtol=1e-4, atol=1e-5)
 
 
 def test_live_rejects_bad_frames_and_layers(tiny):
     live = LiveDreamer(tiny, "layer2", resolution=16, device="cpu")
     with pytest.raises(ValueError, match="uint8 frame"):
-        live.step(np.zeros((8, 8, 3), np.float32), {})
+        live.step(np.zeros((8, 8, 3), np.float32))
     with pytest.raises(KeyError, match="layer7"):
         live.set_layer("layer7")
     live.set_layer("layer1.0")
@@ -254,3 +257,41 @@ def test_cli_dream_writes_an_image_of_the_input_size(tmp_path, tiny):
     with pytest.warns(UserWarning, match="random"):
         listed = CliRunner().invoke(cli, ["dream", "--list-layers", "resnet18"])
     assert listed.exit_code == 0 and listed.output.split()[:3] == ["layer1", "layer1.0", "layer1.1"]
+
+
+def five_blur_flow(prev, cur, levels=3, iterations=2, window_sigma=1.5):
+    """estimate_flow as it was: five separate blurs per iteration (the reference)."""
+    h, w = cur.shape[-2:]
+    pyramid = [(prev, cur)]
+    while len(pyramid) < levels and min(pyramid[-1][1].shape[-2:]) >= 16:
+        a, b = pyramid[-1]
+        pyramid.append((F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)))
+    flow = torch.zeros(1, 2, *pyramid[-1][1].shape[-2:])
+    for a, b in reversed(pyramid):
+        if flow.shape[-2:] != b.shape[-2:]:
+            sy, sx = b.shape[-2] / flow.shape[-2], b.shape[-1] / flow.shape[-1]
+            flow = F.interpolate(flow, size=b.shape[-2:], mode="bilinear", align_corners=False)
+            flow = flow * torch.tensor([sx, sy]).view(1, 2, 1, 1)
+        for _ in range(iterations):
+            moved = warp(a, flow)
+            gx, gy = _image_gradients(0.5 * (moved + b))
+            r = moved - b
+            sxx, syy, sxy = (gaussian_blur(v, window_sigma) for v in (gx * gx, gy * gy, gx * gy))
+            sxr, syr = gaussian_blur(gx * r, window_sigma), gaussian_blur(gy * r, window_sigma)
+            eps = 1e-4 + 1e-3 * (sxx + syy).mean()
+            sxx, syy = sxx + eps, syy + eps
+            det = sxx * syy - sxy * sxy
+            dx = (syy * sxr - sxy * syr) / det
+            dy = (sxx * syr - sxy * sxr) / det
+            flow = flow + torch.cat([dx, dy], dim=1).clamp(-2.0, 2.0)
+    return flow.clamp(-0.25 * max(h, w), 0.25 * max(h, w))
+
+
+def test_batched_blur_flow_matches_five_blurs():
+    g = torch.Generator().manual_seed(0)
+    a = F.avg_pool2d(torch.rand(1, 1, 48, 40, generator=g), 3, 1, 1)
+    b = torch.roll(a, (1, 2), (2, 3))
+    with torch.no_grad():
+        got, ref = estimate_flow(a, b), five_blur_flow(a, b)
+    assert ref.abs().max() > 0.5  # it found the motion
+    torch.testing.assert_close(got, ref, atol=1e-3, rtol=1e-3)

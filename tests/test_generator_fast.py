@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from installation.content import ContentRequest, ContentWorker, choose_torch_threads
+from installation.live import Frame
 from installation.models.fast import FastSynthesis
 from installation.models.stylegan2 import Generator
 
@@ -72,7 +73,7 @@ def test_fast_synthesis_rejects_bad_input():
 def test_content_worker_fast_and_reference_paths_give_the_same_frame():
     G = tiny_generator(32)
     w = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(2)), None)
-    req = ContentRequest(w=w, params={}, dream=False)
+    req = ContentRequest(w=w, params=Frame.defaults(), dream=False)
     fast = ContentWorker(G, "const", fast=True).produce(req).image
     reference = ContentWorker(G, "const", fast=False).produce(req).image
     assert fast.shape == (32, 32, 3) and fast.dtype == reference.dtype
@@ -107,5 +108,5 @@ def test_content_worker_traces_once_per_shape():
     worker = ContentWorker(G, "const")
     w = G.mapping(torch.randn(1, G.z_dim), None)
     for _ in range(2):
-        worker.produce(ContentRequest(w=w, params={}, dream=False))
+        worker.produce(ContentRequest(w=w, params=Frame.defaults(), dream=False))
     assert len(worker._traced) == 1 and next(iter(worker._traced.values())) is not None

@@ -36,6 +36,8 @@ from installation.models.nvlabs_pickle import (
     read_nvlabs_pickle,
 )
 
+from conftest import seeded
+
 CPU = torch.device("cpu")
 SQRT2 = math.sqrt(2.0)
 
@@ -172,10 +174,6 @@ def write_snapshot(tmp_path, spec=None, with_d=True, name="network-snapshot.pkl"
     path = tmp_path / name
     write_pickle(path, snapshot(G, D), protocol=protocol)
     return path, raw, raw_d
-
-
-def seeded(*shape, seed=5):
-    return torch.randn(list(shape), generator=torch.Generator().manual_seed(seed))
 
 
 # --- tests --------------------------------------------------------------------------------

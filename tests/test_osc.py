@@ -12,14 +12,11 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
+from installation.actions import ACTIONS
 from installation.config import OscSection, ShowConfigError, validate_show
-from installation.control.osc import (
-    ACTIONS,
-    OscServer,
-    SourceFilter,
-    parse_datagram,
-    parse_host_port,
-)
+from installation.control.network import SourceFilter, parse_host_port
+from installation.control.osc import OscServer, parse_datagram
+from installation.control.sink import ControlSink
 from installation.params import Params
 
 WAIT = 3.0  # bounded wait for the server thread; not a timing assertion
@@ -42,9 +39,8 @@ def params():
 @pytest.fixture
 def server(params):
     calls = []
-    actions = {a.address: (lambda *args, _a=a.address: calls.append((_a, args))) for a in ACTIONS}
-    actions.pop("/installation/dream/toggle")  # one missing handler, to test the count
-    srv = OscServer(OscSection(port=9000), params, actions=actions,
+    sink = ControlSink(params, post=lambda name, *args: calls.append((name, args)))
+    srv = OscServer(OscSection(port=9000), sink,
                     status_provider=lambda: {"fps": 59.5, "content_fps": 12.0, "scene": "intro", "recording": True},
                     port_override=0)
     srv.calls = calls
@@ -79,10 +75,15 @@ def test_wrong_type_and_unknown_address_are_dropped_and_counted(server, params):
     client.send_message("/installation/latent/speed", [1.0, 2.0])
     client.send_message("/installation/latent/speed", True)
     client.send_message("/installation/nope/nothing", 1.0)
-    client.send_message("/installation/dream/toggle", [])  # no handler in this show
-    assert wait_for(lambda: server.counters["rejected"] == 3 and server.counters["unknown_address"] == 2)
+    assert wait_for(lambda: server.counters["rejected"] == 3 and server.counters["unknown_address"] == 1)
     assert params.get_target("latent.speed") == before
-    assert server.stats()["dropped"] == 5
+    assert server.stats()["dropped"] == 4
+
+
+def test_actions_without_a_queue_are_counted_as_unknown(params):
+    with OscServer(OscSection(), params, port_override=0) as srv:  # plain Params: nowhere to post
+        SimpleUDPClient("127.0.0.1", srv.port).send_message("/installation/dream/toggle", [])
+        assert wait_for(lambda: srv.counters["unknown_address"] == 1)
 
 
 def test_bundle_with_far_future_timestamp_applies_at_once(server, params):
@@ -180,12 +181,12 @@ def test_actions_are_called_with_checked_arguments(server):
     client.send_message("/installation/record/stop", [])
     assert wait_for(lambda: len(server.calls) == 6)
     assert server.calls == [
-        ("/installation/keyframe/next", ()),
-        ("/installation/keyframe/seed", (42,)),
-        ("/installation/scene", ("storm",)),
-        ("/installation/scene", (2,)),
-        ("/installation/record/start", ("/tmp/a.mp4",)),
-        ("/installation/record/stop", ()),
+        ("next_keyframe", ()),
+        ("jump_to_seed", (42,)),
+        ("scene", ("storm",)),
+        ("scene", (2,)),
+        ("record_start", ("/tmp/a.mp4",)),
+        ("record_stop", ()),
     ]
     assert server.counters["rejected"] == 1
 
@@ -244,7 +245,7 @@ def test_address_table_lists_every_live_parameter_and_action(tmp_path):
 
     from installation.cli import cli
     from installation.control.osc_docs import BEGIN_MARKER, END_MARKER, address_table_markdown
-    from installation.params import live_specs
+    from installation.live import live_specs
 
     table = address_table_markdown()
     for spec in live_specs():
@@ -252,7 +253,7 @@ def test_address_table_lists_every_live_parameter_and_action(tmp_path):
         assert row is not None, spec.address
         assert f"{spec.lo:g} .. {spec.hi:g}" in row and f"| {spec.default:g} |" in row
     for action in ACTIONS:
-        assert f"| `{action.address}` |" in table
+        assert (f"| `{action.address}` |" in table) == (action.address is not None)
     runner = CliRunner()
     result = runner.invoke(cli, ["osc-addresses"])
     assert result.exit_code == 0 and result.output == table

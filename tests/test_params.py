@@ -3,7 +3,8 @@
 import math
 
 from installation.config import ShowConfig
-from installation.params import Params, SetResult, live_specs
+from installation.live import live_specs
+from installation.params import Params, SetResult
 
 
 def test_specs_cover_schema_live_fields():

@@ -14,6 +14,8 @@ from _audio_files import tone, write_wav
 
 from installation.record import VideoRecorder, finalize_on_signals, partial_path, read_video
 
+from conftest import smooth_frame
+
 W, H, FPS = 64, 48, 10
 # H.264 at crf 18 in yuv420p on these ramps: the mean absolute error per channel value measured 1.9-2.1;
 # 4 leaves room for encoder versions while any mix-up of frames, channels or rows is far above it.
@@ -232,3 +234,30 @@ def test_a_file_missing_frames_is_not_finalised(tmp_path, monkeypatch):
             rec.write(test_frame(k))
     assert rec.error is not None and "holds 2 frames; 3 were encoded" in rec.error
     assert not path.exists() and partial_path(path).exists()
+
+
+def test_recorder_takes_rgba_frames_like_rgb_ones(tmp_path):
+    w, h = 32, 24
+    frames = [smooth_frame(w, h, k) for k in range(6)]
+    decoded = {}
+    for channels in (3, 4):
+        path = tmp_path / f"clip{channels}.mp4"
+        with VideoRecorder(path, 10, (w, h), block=True, channels=channels) as rec:
+            for f in frames:
+                if channels == 4:  # as the show writes them: a row-flipped view with alpha
+                    rgba = np.concatenate([f[::-1], np.full((h, w, 1), 255, np.uint8)], axis=2)[::-1]
+                    assert rec.write(rgba, copy=False)  # as the show does: packed on the writer thread
+                else:
+                    assert rec.write(f)
+        decoded[channels] = read_video(path)[0]
+    assert decoded[3].shape == decoded[4].shape == (6, h, w, 3)
+    np.testing.assert_array_equal(decoded[3], decoded[4])  # the same input pixels, the same encode
+    # and it is the picture, right way up (chroma subsampling of these 32x24 ramps costs ~6; a
+    # row flip or a channel mix-up costs far more)
+    assert np.abs(decoded[4].astype(int) - np.stack(frames)).mean() < 12.0
+    assert np.abs(decoded[4].astype(int) - np.stack(frames)[:, ::-1]).mean() > 30.0
+
+
+def test_recorder_rejects_other_channel_counts(tmp_path):
+    with pytest.raises(ValueError, match="channels"):
+        VideoRecorder(tmp_path / "x.mp4", 10, (16, 16), channels=2)

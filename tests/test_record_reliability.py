@@ -35,9 +35,9 @@ def test_six_takes_started_in_the_same_second_are_six_files(tmp_path):
     paths = []
     with Show(cfg, ShowOptions(headless=True, offline=True)) as show:
         for _ in range(6):
-            show.start_recording(show._recording_path(None))
+            show.recording.start()
             show.run(frames=2)
-            paths.append(show.stop_recording())
+            paths.append(show.recording.stop())
     assert None not in paths and len(set(paths)) == 6
     files = sorted((tmp_path / "takes").glob("*.mp4"))
     assert len(files) == 6 and not list((tmp_path / "takes").glob(".*"))

@@ -8,7 +8,7 @@ import pytest
 from installation.render.chain import ShaderChain, default_params
 from installation.render.window import read_image
 
-from conftest import NEUTRAL
+from conftest import NEUTRAL, smooth_frame
 
 
 @pytest.fixture
@@ -29,10 +29,14 @@ def solid(value, w=16, h=16) -> np.ndarray:
     return np.full((h, w, 3), value, np.uint8)
 
 
-def test_default_params_cover_the_schema_sections():
+def test_default_params_are_the_schema_defaults():
+    from installation.live import Frame, live_specs
+
     p = default_params()
     assert p["warp.swirl"] == 0.6 and p["feedback.amount"] == 0.55 and p["grade.gamma"] == 1.0
-    assert all(k.split(".")[0] in ("warp", "feedback", "grade") for k in p)
+    assert set(p) == {s.key for s in live_specs()}
+    frame = Frame.defaults()
+    assert frame.warp.swirl == 0.6 and frame.grade.gamma == 1.0  # typed sections, named like the schema
 
 
 def test_black_before_any_content(chain):
@@ -108,3 +112,39 @@ def test_phases_integrate_speed_so_changes_do_not_jump(chain):
     assert chain.swirl_phase == pytest.approx(0.25)
     chain.render(dict(p, **{"warp.flow_speed": 10.0}), 60.0, 1.0)
     assert 0.0 <= chain.flow_phase < 256.0  # wrapped at the noise period
+
+
+# --- read-back and render_scale (the chain's fast paths, against the plain ones) ----------
+
+
+def test_read_rgba_is_the_window_read_plus_opaque_alpha(headless_window):
+    window = headless_window(48, 32)
+    chain = ShaderChain(window.ctx, 48, 32, render_scale=0.5)
+    chain.push_content(smooth_frame(20, 12))
+    chain.push_content(smooth_frame(20, 12, 1))
+    for i in range(3):
+        window.present(chain.render(default_params(), i / 10, 0.5))
+    rgba = chain.read_rgba()
+    assert rgba.shape == (32, 48, 4) and rgba.dtype == np.uint8
+    np.testing.assert_array_equal(rgba[..., :3], window.read())  # same pixels, same row order
+    assert (rgba[..., 3] == 255).all()
+    assert rgba[..., :3].std() > 5  # a real picture, not a blank
+    chain.release()
+
+
+def test_half_scale_grades_small_then_upscales_to_the_output_size(headless_window):
+    window = headless_window(48, 32)
+    params = {**default_params(), "grade.exposure": 0.4, "grade.contrast": 1.2, "grade.vignette": 0.4}
+    frames = {}
+    for scale in (1.0, 0.5):
+        chain = ShaderChain(window.ctx, 48, 32, render_scale=scale)
+        assert (chain.upscale is not None) == (scale < 1)
+        chain.push_content(smooth_frame(48, 32))
+        chain.push_content(smooth_frame(48, 32, 1))
+        for i in range(3):
+            chain.render(params, i / 10, 1.0)
+        frames[scale] = chain.read_rgba()[..., :3].astype(int)
+        assert frames[scale].shape == (32, 48, 3)
+        chain.release()
+    diff = np.abs(frames[1.0] - frames[0.5])
+    assert diff.mean() < 2.0 and frames[0.5].std() > 5, (diff.mean(), diff.max())

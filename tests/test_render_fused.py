@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from installation.live import Frame
 from installation.render.chain import ShaderChain, default_params
 from installation.render.passes import (
     ContentPass,
@@ -25,12 +26,7 @@ from installation.render.passes import (
 from installation.render.shaders import DEFAULT_SHADER_DIR
 from installation.render.window import read_image
 
-
-def pattern(w: int, h: int, phase: float = 0.0) -> np.ndarray:
-    """Smooth uint8 [h, w, 3] image (smooth, so bilinear differences stay small)."""
-    y, x = np.mgrid[0:h, 0:w] / max(w, h)
-    rgb = np.stack([np.sin(6 * x + phase), np.cos(5 * y - phase), np.sin(4 * (x + y) + 1)], axis=2)
-    return np.round((rgb * 0.5 + 0.5) * 255).astype(np.uint8)
+from conftest import smooth_frame
 
 
 def byte_texture(ctx, rgb: np.ndarray):
@@ -62,11 +58,15 @@ def test_grade_affine_is_identity_at_neutral_settings():
 def test_warp_feedback_matches_content_then_feedback(gl):
     ctx, library = gl
     w, h = 48, 32
-    prev_img, new_img = pattern(w, h), pattern(w, h, phase=1.3)
+    prev_img, new_img = smooth_frame(w, h), smooth_frame(w, h, k=1.3)
     tex_prev, tex_new = byte_texture(ctx, prev_img), byte_texture(ctx, new_img)
     swirl = dict(strength=1.2, radius=0.6, centre=(0.45, 0.55), phase=0.1)
     flow = dict(strength=0.03, scale=2.5, phase=3.7)
     feedback = dict(amount=0.6, zoom=1.02, rotate=0.05)
+    # The same values as the frame's sections, for the live pass.
+    live = Frame.from_values({"warp.swirl": 1.2, "warp.swirl_radius": 0.6, "warp.swirl_x": 0.45, "warp.swirl_y": 0.55,
+                               "warp.flow": 0.03, "warp.flow_scale": 2.5, "feedback.amount": 0.6,
+                               "feedback.zoom": 1.02, "feedback.rotate": 0.05})
 
     # Reference: per-pixel noise in ContentPass, then FeedbackPass, float targets throughout.
     content_target = RenderTarget(ctx, (w, h), "f4")
@@ -81,8 +81,8 @@ def test_warp_feedback_matches_content_then_feedback(gl):
         content.render(content_target.framebuffer, tex_prev, tex_new, mix, (1.0, 1.0), (1.0, 1.0), swirl=swirl, flow=flow)
         ref = reference.render(content_target.texture, **feedback)
         field.render(flow["scale"], flow["phase"])
-        got = fused.render(tex_prev, tex_new, mix, (1.0, 1.0), (1.0, 1.0), swirl=swirl, flow_strength=flow["strength"],
-                           flow_field=field.texture, **feedback)
+        got = fused.render(tex_prev, tex_new, mix, (1.0, 1.0), (1.0, 1.0), warp=live.warp, feedback=live.feedback,
+                           swirl_phase=swirl["phase"], flow_field=field.texture)
         diff = np.abs(read_float(got) - read_float(ref))
         # The field is bilinear between texels ~1/60 of a noise cell apart: sub-pixel moves only.
         assert diff.mean() < 2e-3 and diff.max() < 0.03, (frame, diff.mean(), diff.max())
@@ -94,8 +94,9 @@ def test_warp_feedback_matches_content_then_feedback(gl):
     content.render(content_target.framebuffer, tex_prev, tex_new, 0.5, (1.0, 1.0), (1.0, 1.0), swirl=swirl,
                    flow=dict(flow, strength=0.0))
     ref = reference.render(content_target.texture, **feedback)
-    got = fused.render(tex_prev, tex_new, 0.5, (1.0, 1.0), (1.0, 1.0), swirl=swirl, flow_strength=0.0,
-                       flow_field=field.texture, **feedback)
+    no_flow = Frame.from_values({**dict(live.items()), "warp.flow": 0.0})
+    got = fused.render(tex_prev, tex_new, 0.5, (1.0, 1.0), (1.0, 1.0), warp=no_flow.warp, feedback=live.feedback,
+                       swirl_phase=swirl["phase"], flow_field=field.texture)
     np.testing.assert_allclose(read_float(got), read_float(ref), atol=1e-4)
     for obj in (content_target, content, reference, field, fused, tex_prev, tex_new):
         obj.release()
@@ -107,7 +108,7 @@ def run_chain(ctx, *, fused: bool, render_scale: float, size=(64, 36), frames=4,
     outs = []
     for i in range(frames):
         if i % 2 == 0:
-            chain.push_content(pattern(32, 32, phase=0.7 * i))
+            chain.push_content(smooth_frame(32, 32, k=0.7 * i))
         chain.render(params or default_params(), i / 30, (i % 2 + 1) / 2)
         fbo = ctx.framebuffer(color_attachments=[chain.output])
         outs.append(read_image(fbo).astype(np.float64))
@@ -155,6 +156,6 @@ def test_custom_shader_folder_without_fused_passes_runs_the_reference_chain(gl, 
     (folder / "warp_feedback.frag").unlink()
     chain = ShaderChain(ctx, 16, 16, shader_dir=folder)
     assert not chain.fused
-    chain.push_content(pattern(8, 8))
+    chain.push_content(smooth_frame(8, 8))
     chain.render(default_params(), 0.0, 1.0)
     chain.release()

@@ -12,15 +12,23 @@ import pytest
 
 from installation.render.passes import (
     ContentPass,
-    CrossfadePass,
     FeedbackPass,
-    FlowPass,
     GradePass,
     RenderTarget,
-    SwirlPass,
     configure_texture,
     fit_scale,
 )
+from installation.render.shaders import ShaderLibrary
+
+from reference_passes import CrossfadePass, FlowPass, SwirlPass, shader_dir_with_references
+
+
+@pytest.fixture(scope="module")
+def gl(ctx, tmp_path_factory):
+    """Here the library also holds the reference passes' shaders (tests/reference_shaders)."""
+    library = ShaderLibrary(ctx, shader_dir_with_references(tmp_path_factory.mktemp("gl")))
+    yield ctx, library
+    library.release()
 
 # Warped sampling tolerance. GPUs blend texels with ~8-bit fractional weights (llvmpipe on
 # float textures matches numpy to ~3e-7); two 8-bit steps cover that, while a wrong sign or

@@ -65,17 +65,17 @@ def test_missing_include_names_the_including_line(shader_dir):
 
 
 def test_syntax_error_names_the_frag_file_and_line(ctx, shader_dir):
-    path = shader_dir / "swirl.frag"
+    path = shader_dir / "content.frag"
     lines = path.read_text().splitlines()
-    target = next(i for i, line in enumerate(lines) if line.strip().startswith("vec2 p = swirl_source("))
+    target = next(i for i, line in enumerate(lines) if line.strip().startswith("vec2 p = uv;"))
     lines[target] = lines[target].rstrip().rstrip(";")  # drop the ';'
     path.write_text("\n".join(lines) + "\n")
     library = ShaderLibrary(ctx, shader_dir)
     with pytest.raises(ShaderError) as err:
-        library.program("swirl.frag")
+        library.program("content.frag")
     message = str(err.value)
     # Mesa reports a missing ';' on the line of the next token.
-    assert f"swirl.frag:{target + 2}:" in message, message
+    assert f"content.frag:{target + 2}:" in message, message
     assert "common/uv.glsl" not in message
 
 
@@ -87,11 +87,11 @@ def test_error_inside_an_include_names_the_included_file(ctx, shader_dir):
     uv_glsl.write_text("\n".join(lines) + "\n")
     library = ShaderLibrary(ctx, shader_dir)
     with pytest.raises(ShaderError) as err:
-        library.program("swirl.frag")
+        library.program("content.frag")
     message = str(err.value)
     assert f"uv.glsl:{target + 1}:" in message, message
     assert "undefined_thing" in message
-    assert "swirl.frag:" not in message
+    assert "content.frag:" not in message
 
 
 def _render(chain: ShaderChain) -> np.ndarray:

@@ -39,13 +39,8 @@ def top_red_image(w: int = 16, h: int = 16) -> np.ndarray:
 
 
 @pytest.fixture
-def headless():
-    try:
-        window = open_window(True, 16, 16)
-    except RuntimeError as e:
-        pytest.skip(f"no headless OpenGL: {e}")
-    yield window
-    window.close()
+def headless(headless_window):
+    return headless_window(16, 16)
 
 
 def test_headless_window_implements_the_interface(headless):
@@ -92,11 +87,8 @@ def test_letterbox_viewport():
     assert letterbox((32, 16), (32, 32)) == (0, 8, 32, 16)  # bars top and bottom
 
 
-def test_present_letterboxes_into_a_differently_shaped_window():
-    try:
-        window = HeadlessWindow(32, 16)
-    except RuntimeError as e:
-        pytest.skip(f"no headless OpenGL: {e}")
+def test_present_letterboxes_into_a_differently_shaped_window(headless_window):
+    window = headless_window(32, 16)
     chain = ShaderChain(window.ctx, 16, 16)
     image = top_red_image()
     chain.push_content(image)
@@ -107,7 +99,6 @@ def test_present_letterboxes_into_a_differently_shaped_window():
     assert screen[:, :8].max() == 0 and screen[:, 24:].max() == 0  # black bars
     np.testing.assert_allclose(screen[:, 8:24], image, atol=1)
     chain.release()
-    window.close()
 
 
 @pytest.mark.skipif(not has_display(), reason="no display (set DISPLAY or run under `xvfb-run -a`)")

@@ -16,8 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from installation.models.checkpoint import CheckpointError, load_discriminator, load_generator
-from installation.models.convert import channel_config, foreign_format
+from installation.models.formats import channel_config, foreign_format
 from installation.models.rosinality import load_rosinality
+
+from conftest import seeded
 
 CPU = torch.device("cpu")
 SQRT2 = math.sqrt(2.0)
@@ -201,10 +203,6 @@ def ros_discriminator(sd, img):
     out = torch.cat([out, std.repeat(group, 1, h, w)], 1)
     out = conv_layer(sd, "final_conv", out, 3, False).view(b, -1)
     return equal_linear(sd, "final_linear.1", equal_linear(sd, "final_linear.0", out, act=True))
-
-
-def seeded(*shape, seed=5):
-    return torch.randn(list(shape), generator=torch.Generator().manual_seed(seed))
 
 
 # --- tests --------------------------------------------------------------------------------

@@ -129,13 +129,13 @@ def test_offline_show_crossfades_parameters_and_keyframes(tmp_path):
     swirl = []
     with Show(cfg, ShowOptions(headless=True, offline=True)) as show:
         show.run(frames=3, on_frame=lambda k, px: swirl.append(show.params_now["warp.swirl"]))
-        assert show.director.scene_name == "a" and swirl[-1] == pytest.approx(1.0)
-        before = show.trajectory
+        assert show.cues.scene_name == "a" and swirl[-1] == pytest.approx(1.0)
+        before = show.latent.trajectory
         show.post("cue_next")
         show.run(frames=13, on_frame=lambda k, px: swirl.append(show.params_now["warp.swirl"]))
-        assert show.director.scene_name == "b"
-        assert show.trajectory is not before and show.trajectory.num_keyframes == 2  # scene b's seeds
-        assert show._latent_from is None  # the keyframe crossfade has finished
+        assert show.cues.scene_name == "b"
+        assert show.latent.trajectory is not before and show.latent.trajectory.num_keyframes == 2  # scene b's seeds
+        assert not show.latent.fading  # the keyframe crossfade has finished
         assert show.status()["scene"] == "b"
     fade = swirl[3:]
     assert fade[-1] == pytest.approx(3.0)
@@ -149,20 +149,20 @@ def test_cues_and_scenes_step_over_osc(tmp_path):
     cfg = load_show(write_show(tmp_path, scenes=True, osc=True, fade=0.2, fps=30))
     with Show(cfg, ShowOptions(headless=True, offline=False, osc_port=0)) as show:
         client = SimpleUDPClient("127.0.0.1", show.osc_port)
-        assert _run_until(show, lambda: show.director.cue_index == 0)
+        assert _run_until(show, lambda: show.cues.cue_index == 0)
         client.send_message("/installation/cue/next", [])
-        assert _run_until(show, lambda: show.director.cue_index == 1)
+        assert _run_until(show, lambda: show.cues.cue_index == 1)
         assert _run_until(show, lambda: show.params.get_target("warp.swirl") == pytest.approx(3.0))
         client.send_message("/installation/cue/previous", [])
-        assert _run_until(show, lambda: show.director.cue_index == 0)
+        assert _run_until(show, lambda: show.cues.cue_index == 0)
         client.send_message("/installation/scene", "b")
-        assert _run_until(show, lambda: show.director.scene_name == "b")
+        assert _run_until(show, lambda: show.cues.scene_name == "b")
         client.send_message("/installation/scene", 0)
-        assert _run_until(show, lambda: show.director.scene_name == "a")
+        assert _run_until(show, lambda: show.cues.scene_name == "a")
         client.send_message("/installation/scene", "nope")  # logged and counted, the show goes on
         errors = show.stats.frame_errors
         assert _run_until(show, lambda: show.stats.frame_errors > errors)
-        assert show.director.scene_name == "a"
+        assert show.cues.scene_name == "a"
 
 
 def test_keys_step_through_cues(tmp_path):
@@ -170,10 +170,10 @@ def test_keys_step_through_cues(tmp_path):
     with Show(cfg, ShowOptions(headless=True, offline=True)) as show:
         show.run(frames=1)
         show.handle_key("right")
-        assert show.director.cue_index == 1
+        assert show.cues.cue_index == 1
         show.handle_key("page_up")
-        assert show.director.cue_index == 0
+        assert show.cues.cue_index == 0
         show.handle_key("2")
-        assert show.director.cue_index == 1
+        assert show.cues.cue_index == 1
         show.handle_key("p")
-        assert show.director.cue_index == 0
+        assert show.cues.cue_index == 0

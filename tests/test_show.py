@@ -9,26 +9,17 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from _tiny_show import write_show
+
 from installation.cli import cli
 from installation.config import ShowConfigError, load_show
 from installation.record import read_video
 from installation.show import Show, ShowOptions
 
-REPO = Path(__file__).resolve().parents[1]
 
-# A tiny show: a 16 px stand-in generator, a 32x24 output, no OSC (tests run in parallel).
-TINY = [
-    "model.checkpoint='random:3:16'",
-    "show.width=32",
-    "show.height=24",
-    "show.fps=10",
-    "osc.enabled=false",
-    "latent.seconds_per_keyframe=0.5",
-]
-
-
-def tiny_show(tmp_path: Path, extra=()) -> Path:
-    return REPO / "show_configs" / "default.toml", [*TINY, *extra]
+def tiny_show(tmp_path: Path, extra=()) -> tuple[Path, list[str]]:
+    """The tiny show file (tests/_tiny_show.py) and these --set overrides."""
+    return write_show(tmp_path), list(extra)
 
 
 def render_frames(tmp_path, frames=12, extra=()):
@@ -127,3 +118,23 @@ def test_show_fit_and_tiles_reach_the_shader_chain(tmp_path):
         show.run(frames=2)
     with pytest.raises(ShowConfigError, match="show.fit"):
         load_show(path, [*overrides, "show.fit='zoom'"])
+
+
+def test_osc_writes_wake_the_frame_loop_and_reach_the_params(tmp_path):
+    import time
+
+    from pythonosc.udp_client import SimpleUDPClient
+
+    cfg = load_show(write_show(tmp_path, osc=True))
+    with Show(cfg, ShowOptions(headless=True, osc_port=0)) as show:
+        assert not show.wake.is_set()
+        SimpleUDPClient("127.0.0.1", show.osc_port).send_message("/installation/grade/exposure", -2.0)
+        assert show.wake.wait(5.0), "an OSC write did not wake the frame loop"
+        assert show.params.get_target("grade.exposure") == -2.0  # it reached the show's params
+
+        # The woken wait returns and restarts the schedule from now (no short frame after it).
+        show.clock.tick()
+        before = time.perf_counter()
+        show.clock.wait(0.5 * show.clock.period)  # no hold: only the wake can end it early
+        assert not show.wake.is_set()
+        assert show.clock.next_deadline >= before

@@ -4,19 +4,19 @@ from pathlib import Path
 
 import numpy as np
 
+from _tiny_show import write_show
+
 from installation.config import load_show
 from installation.show import Show, ShowOptions
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def render(checkpoint: Path, dream: bool, frames: int):
     overrides = [
-        f"model.checkpoint='{checkpoint}'", "show.width=32", "show.height=24", "show.fps=10",
-        "osc.enabled=false", f"dream.enabled={'true' if dream else 'false'}", "dream.net='discriminator'",
+        f"model.checkpoint='{checkpoint}'", f"dream.enabled={'true' if dream else 'false'}", "dream.net='discriminator'",
         "dream.layer='b8'", "dream.strength=1.0", "dream.step=0.2", "dream.decay=1.0",
     ]
-    cfg = load_show(REPO / "show_configs" / "default.toml", overrides)
+    cfg = load_show(write_show(checkpoint.parent), overrides)
     got, details = [], []
     with Show(cfg, ShowOptions(headless=True, offline=True)) as show:
         def grab(k, px):

@@ -25,7 +25,10 @@ from installation.config import load_show
 from installation.content import to_uint8_image
 from installation.record import partial_path, read_video
 from installation.render.shaders import DEFAULT_SHADER_DIR
-from installation.show import ACTION_QUEUE_SIZE, OnceLog, Show, ShowOptions
+from installation.actions import QUEUE_SIZE as ACTION_QUEUE_SIZE
+from installation.guard import OnceLog
+from installation.recording import recording_path
+from installation.show import Show, ShowOptions
 from _tiny_show import run_until, write_show
 
 FLOOD = Path(__file__).resolve().parent / "_osc_flood.py"
@@ -73,7 +76,7 @@ def _flood_once(show, out_of_range: list) -> tuple[int, int, int]:
         show.run(frames=20 * 30, on_frame=on_frame)
     finally:
         sent = int(sender.communicate(timeout=60)[0].strip() or 0)
-        show._stop_requested = False
+        show.stop_requested = False
     baseline = sum(flood_at - 1.5 <= t < flood_at or flood_at + 3.5 <= t < flood_at + 5.0 for t in times)
     during = sum(flood_at <= t < flood_at + 3.0 for t in times)
     return sent, baseline, during
@@ -96,7 +99,7 @@ def test_osc_flood_keeps_the_frame_rate_and_every_parameter_in_range(tmp_path):
             assert sent >= 27000, f"the sender managed only {sent} datagrams"
             if baseline > 0 and during >= 0.8 * baseline:
                 break
-        osc = show.controls[0].server.stats()
+        osc = show.controls.osc.server.stats()
     print(f"flood: (sent, baseline frames, flood frames) per attempt {attempts}; osc {osc}")
     assert osc["malformed"] > 100 and osc["rejected"] > 100 and osc["clamped"] > 100, osc
     assert not out_of_range, out_of_range[:5]
@@ -115,8 +118,8 @@ def test_action_queue_and_error_memory_are_bounded(tmp_path):
             raise RuntimeError(f"bad {chr(65 + i % 26) * (i % 50)}")
 
         for i in range(2000):  # a new error message every frame, for days
-            show._guard(f"step{i % 7}", fail, i)
-        assert len(show._errors) <= 256
+            show.guard(f"step{i % 7}", fail, i)
+        assert len(show.guard.seen) <= 256
     once = OnceLog(limit=10)
     assert [once.first(str(i % 20)) for i in range(20)].count(True) == 20 and len(once) == 10
 
@@ -159,7 +162,7 @@ def test_show_file_edit_applies_and_a_bad_edit_keeps_the_last_good(tmp_path, cap
     caplog.set_level(logging.INFO)
     with Show(cfg, ShowOptions(headless=True, offline=False, reload_interval=0.0), show_path=path) as show:
         show.run(frames=3)
-        old_trajectory = show.trajectory
+        old_trajectory = show.latent.trajectory
         # a valid edit: a parameter, the keyframes, and a key that needs a restart
         path.write_text(path.read_text().replace("contrast = 1.0", "contrast = 2.0")
                         .replace("seeds = [1, 2, 3]", "seeds = [4, 5]").replace("width = 32", "width = 48"))
@@ -167,7 +170,7 @@ def test_show_file_edit_applies_and_a_bad_edit_keeps_the_last_good(tmp_path, cap
         # faded in: the fade ends exactly on the new value (the eased value may get within 1e-6 first)
         assert run_until(show, lambda: show.params.get_target("grade.contrast") == 2.0)
         assert run_until(show, lambda: abs(show.params_now["grade.contrast"] - 2.0) < 1e-6)
-        assert show.trajectory is not old_trajectory and show.trajectory.num_keyframes == 2
+        assert show.latent.trajectory is not old_trajectory and show.latent.trajectory.num_keyframes == 2
         assert show.cfg.show.width == 32 and count_logs(caplog, "show.width changed") == 1
         # an invalid edit: logged once, nothing changes
         path.write_text(path.read_text().replace("contrast = 2.0", "contrast = 0.5\nbogus = 1"))
@@ -258,10 +261,10 @@ def test_nan_latent_skips_the_frame_and_recovers(tmp_path, caplog):
     with Show(cfg, ShowOptions(headless=True, offline=True, gallery=True)) as show:
         show.run(frames=2)
         made = show.stats.content_frames
-        show.trajectory.set_offset(torch.full((show.G.w_dim,), float("nan")))  # e.g. a broken modulation
+        show.latent.trajectory.set_offset(torch.full((show.G.w_dim,), float("nan")))  # e.g. a broken modulation
         show.run(frames=3)
         assert show.stats.content_frames == made + 2  # one frame skipped, then the offset is cleared
-        assert torch.isfinite(show.trajectory.w(0.7)).all()
+        assert torch.isfinite(show.latent.trajectory.w(0.7)).all()
     assert count_logs(caplog, "latent failed") == 1
 
 
@@ -276,12 +279,12 @@ def test_esc_quits_at_once_but_twice_in_gallery_mode(tmp_path):
     cfg = load_show(write_show(tmp_path))
     with Show(cfg, ShowOptions(headless=True, offline=True)) as show:
         show.handle_key("escape")
-        assert show._stop_requested
+        assert show.stop_requested
     with Show(cfg, ShowOptions(headless=True, offline=True, gallery=True)) as show:
         show.handle_key("escape")
-        assert not show._stop_requested
+        assert not show.stop_requested
         show.handle_key("escape")
-        assert show._stop_requested
+        assert show.stop_requested
 
 
 # --- recording ------------------------------------------------------------------------------
@@ -303,7 +306,7 @@ def test_a_write_error_stops_the_recording_and_the_show_goes_on(tmp_path, monkey
     out = tmp_path / "take.mp4"
     cfg = load_show(write_show(tmp_path, fps=30))
     with Show(cfg, ShowOptions(headless=True, offline=False, record=out)) as show:
-        assert run_until(show, lambda: show.recorder is None)
+        assert run_until(show, lambda: not show.recording.active)
         frames = show.stats.frames
         show.run(frames=10)
         assert show.stats.frames == frames + 10  # the show goes on
@@ -316,11 +319,11 @@ def test_a_write_error_stops_the_recording_and_the_show_goes_on(tmp_path, monkey
 def test_osc_recording_names_cannot_leave_the_record_folder(tmp_path):
     cfg = load_show(write_show(tmp_path, extra='[record]\npath = "takes/main.mp4"\n'))
     with Show(cfg, ShowOptions(headless=True, offline=True)) as show:
-        assert show._recording_path("take1.mp4") == (tmp_path / "takes" / "take1.mp4").resolve()
-        assert show._recording_path(None) == (tmp_path / "takes" / "main.mp4").resolve()
+        assert recording_path(show.cfg, "take1.mp4") == (tmp_path / "takes" / "take1.mp4").resolve()
+        assert recording_path(show.cfg, None) == (tmp_path / "takes" / "main.mp4").resolve()
         for bad in ("../x.mp4", "/etc/x.mp4", "a/b.mp4", "x.txt", ".hidden.mp4", "x.mp4\x00"):
             with pytest.raises(ValueError, match="file name"):
-                show._recording_path(bad)
+                recording_path(show.cfg, bad)
 
 
 def _cli(*args) -> list[str]:
@@ -328,7 +331,7 @@ def _cli(*args) -> list[str]:
 
 
 def _stop_with_signal(cmd, cwd, sig=signal.SIGTERM, timeout=120) -> tuple[int, str, str]:
-    """Start cmd, wait until it shows its first frame, let it run a moment, signal it."""
+    """Start cmd, wait until it shows its first frame (so one is written), signal it."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this checkout's package
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lines: list[str] = []
@@ -344,7 +347,6 @@ def _stop_with_signal(cmd, cwd, sig=signal.SIGTERM, timeout=120) -> tuple[int, s
     reader.start()
     try:
         assert started.wait(timeout), "".join(lines)[-3000:]
-        time.sleep(1.0)
         proc.send_signal(sig)
         stdout = proc.stdout.read()
         rc = proc.wait(timeout=timeout)

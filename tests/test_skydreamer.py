@@ -13,6 +13,7 @@ from PIL import Image
 
 from installation.dream import dream_image, soft_add, tensor_to_uint8, uint8_to_tensor
 from installation.dreamers import load_dreamer, save_dreamer_file
+from installation.live import Frame
 from installation.models.resnet import ResNet
 from installation.train.dreamer import (DreamerTrainError, TrainDreamerOptions, grouped_split, read_groups,
                                         train_dreamer)
@@ -178,5 +179,5 @@ def test_live_show_dreams_with_the_shipped_dreamer():
                        .resize((64, 64), Image.BICUBIC))
     out = frame
     for _ in range(4):
-        out = live.step(frame, {"dream.strength": 1.0})
+        out = live.step(frame, Frame.from_values({"dream.strength": 1.0}).dream)
     assert out.shape == frame.shape and np.abs(out.astype(int) - frame.astype(int)).mean() > 0.5

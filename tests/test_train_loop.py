@@ -111,14 +111,17 @@ def test_ddp_two_cpu_processes_train_and_write_one_checkpoint(tiny_data, tmp_pat
 
 
 def test_export_keeps_G_ema_and_D_drops_the_rest(tiny_data, tmp_path):
+    from click.testing import CliRunner
+
+    from installation.cli import cli
     from installation.models.checkpoint import load_discriminator, load_generator
-    from installation.train.export import export_checkpoint
 
     run = tmp_path / "run"
     trainer = train(_opts(tiny_data, run), max_steps=2)
-    info = export_checkpoint(str(run / "latest.pt"), str(tmp_path / "ship.pt"))
+    result = CliRunner().invoke(cli, ["export", str(run / "latest.pt"), str(tmp_path / "ship.pt")])
+    assert result.exit_code == 0 and "wrote" in result.output, result.output
     data = load_checkpoint(tmp_path / "ship.pt")
-    assert data["G"] is None and "opt_G" not in data["extra"] and info["cur_nimg"] == 8
+    assert data["G"] is None and "opt_G" not in data["extra"] and data["extra"]["cur_nimg"] == 8
     assert load_discriminator(tmp_path / "ship.pt", "cpu") is not None
     G = load_generator(tmp_path / "ship.pt", "cpu")
     z = torch.randn(2, 8, generator=torch.Generator().manual_seed(0))

@@ -1,20 +1,20 @@
-"""Wiring controls into a show: the audio control reads features at the live gain."""
+"""Controls behind the sink: the audio control reads features at the live gain and
+publishes them; a control never sees the show."""
 
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 from _audio_files import tone, write_wav
 
 from installation.config import validate_show
+from installation.control.sink import ControlSink
 from installation.control.wiring import AudioControl
 from installation.params import Params
 
 
 def _audio_control(track, gain: float) -> AudioControl:
     cfg = validate_show({"show": {"fps": 10}, "audio": {"samplerate": 22050, "gain": gain}})
-    show = SimpleNamespace(cfg=cfg, params=Params(cfg), opt=SimpleNamespace(audio_file=track))
-    return AudioControl(show, osc=None)
+    sink = ControlSink(Params(cfg), post=lambda name, *args: True)
+    return AudioControl(cfg, sink, osc=None, audio_file=track)
 
 
 def test_audio_gain_zero_mutes_the_features(tmp_path):
@@ -25,3 +25,11 @@ def test_audio_gain_zero_mutes_the_features(tmp_path):
         heard, silence = loud.features(), muted.features()
     assert heard["audio.rms"] > 0.5
     assert silence["audio.rms"] == 0.0 and silence["audio.level_db"] <= -100
+
+
+def test_audio_features_reach_the_sink_each_frame(tmp_path):
+    track = write_wav(tmp_path / "tone.wav", tone(1.0, 22050), 22050)
+    control = _audio_control(track, 1.0)
+    for _ in range(8):
+        control.update(0.0, 0.1)
+    assert control.sink.features()["audio.rms"] > 0.5

@@ -22,6 +22,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from installation.config import Mapping
+from installation.control.sink import ControlSink
 from installation.params import Params
 
 EXP_SHAPE = 3.0  # steepness of the exp/log curves: exp(3x) spans a factor of 20
@@ -46,7 +47,7 @@ class MappingEngine:
     """Per frame: `apply(features, dt)`. `release()` takes the add offsets away again (call it
     before replacing the engine on a scene change or reload)."""
 
-    def __init__(self, mappings: Sequence[Mapping], params: Params, known_sources: Iterable[str] | None = None):
+    def __init__(self, mappings: Sequence[Mapping], params: Params | ControlSink, known_sources: Iterable[str] | None = None):
         self.params = params
         self.mappings = list(mappings)
         known = set(known_sources) if known_sources is not None else None

@@ -8,7 +8,7 @@ flood of 10,000 messages a second costs the show one thread, never a frame.
 
 Addresses:
 - every live parameter, `/installation/<section>/<name> <float>` (Params clamps and counts);
-- actions (`ACTIONS`), which call the show's callables; those only enqueue work;
+- actions (`installation.actions.ACTIONS`), posted by name to the sink's queue;
 - `/installation/input/<name> <float>`: stored as input feature `osc.<name>` for mappings;
 - `/installation/get <address>`: answered to the sender with `<address> <target value>`;
 - `/installation/status`: answered to the sender; also sent every second to `status_to`.
@@ -22,7 +22,6 @@ Nothing a sender does can raise out of the thread: bad datagrams are dropped and
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import re
@@ -30,18 +29,19 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from installation.actions import BY_ADDRESS, PREFIX
 from installation.config import OscSection
-from installation.params import Params, SetResult, live_specs
+from installation.control.network import SourceFilter, is_loopback_host, parse_host_port
+from installation.live import live_specs
+from installation.params import SetResult
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/installation"
 INPUT_PREFIX = PREFIX + "/input/"
 GET_ADDRESS = PREFIX + "/get"
 STATUS_ADDRESS = PREFIX + "/status"
@@ -63,61 +63,6 @@ MAX_REPLY_CREDIT = 64 * 1024  # bytes a sender can bank
 MAX_REPLY_SENDERS = 1024  # senders remembered (least recently heard forgotten first)
 
 
-@dataclass(frozen=True)
-class ActionSpec:
-    address: str
-    args: str  # what the action takes, as shown in the docs
-    doc: str
-    check: Callable[[list], tuple | None]  # OSC args -> call args, or None when wrong
-
-
-def _no_args(args: list) -> tuple | None:
-    return () if not args else None
-
-
-def _one_int(args: list) -> tuple | None:
-    if len(args) != 1 or isinstance(args[0], bool):
-        return None
-    v = args[0]
-    if isinstance(v, int):
-        return (v,)
-    if isinstance(v, float) and math.isfinite(v) and v == int(v):  # 7.0 from float-only controllers
-        return (int(v),)
-    return None
-
-
-def _name_or_index(args: list) -> tuple | None:
-    if len(args) != 1 or isinstance(args[0], bool):
-        return None
-    v = args[0]
-    if isinstance(v, str) and v:
-        return (v,)
-    return _one_int(args)
-
-
-def _optional_path(args: list) -> tuple | None:
-    if not args:
-        return ()
-    if len(args) == 1 and isinstance(args[0], str) and args[0]:
-        return (args[0],)
-    return None
-
-
-ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec(PREFIX + "/keyframe/next", "", "Glide to the next keyframe.", _no_args),
-    ActionSpec(PREFIX + "/keyframe/previous", "", "Glide to the previous keyframe.", _no_args),
-    ActionSpec(PREFIX + "/keyframe/seed", "<int>", "Crossfade to the keyframe of this seed.", _one_int),
-    ActionSpec(PREFIX + "/scene", "<name or index>", "Crossfade to a scene of the show.", _name_or_index),
-    ActionSpec(PREFIX + "/cue/next", "", "Go to the next cue.", _no_args),
-    ActionSpec(PREFIX + "/cue/previous", "", "Go to the previous cue.", _no_args),
-    ActionSpec(PREFIX + "/record/start", "[name.mp4]", "Start recording (to the show's record path, or this bare file name in its folder).",
-               _optional_path),
-    ActionSpec(PREFIX + "/record/stop", "", "Stop recording and finalise the file.", _no_args),
-    ActionSpec(PREFIX + "/show/reload", "", "Read the show file again and apply it.", _no_args),
-    ActionSpec(PREFIX + "/dream/toggle", "", "Turn live DeepDream on or off.", _no_args),
-)
-ACTION_SPECS = {a.address: a for a in ACTIONS}
-
 # What /installation/status carries, in argument order (see `status_values`).
 STATUS_FIELDS = (
     ("fps", float, "Display frames per second."),
@@ -126,74 +71,6 @@ STATUS_FIELDS = (
     ("recording", int, "1 while recording, else 0."),
     ("dropped", int, "OSC messages dropped so far (malformed, rejected, unknown address, denied source)."),
 )
-
-
-# --- source filtering ------------------------------------------------------------------------
-
-
-def is_loopback_host(host: str) -> bool:
-    """True when binding `host` only accepts datagrams from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_networks(allow: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """'192.168.1.20' or '192.168.1.0/24' -> networks; a bad entry raises naming osc.allow."""
-    nets = []
-    for entry in allow:
-        try:
-            nets.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError:
-            raise ValueError(
-                f"osc.allow: {entry!r} is not an IP address or network (expected e.g. '192.168.1.20' or '192.168.1.0/24')"
-            ) from None
-    return nets
-
-
-class SourceFilter:
-    """Which source IPs may talk to the server.
-
-    With an empty allow list every source passes (only sensible on loopback, which the
-    show schema enforces); otherwise only sources inside one of the listed networks.
-    Decisions are cached per IP, so a flood from one sender costs one dict lookup each.
-    """
-
-    def __init__(self, allow: list[str]):
-        self.networks = parse_networks(allow)
-        self._cache: dict[str, bool] = {}
-
-    def allows(self, ip: str) -> bool:
-        if not self.networks:
-            return True
-        hit = self._cache.get(ip)
-        if hit is not None:
-            return hit
-        try:
-            addr = ipaddress.ip_address(ip.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped  # an IPv6 socket sees IPv4 senders as ::ffff:a.b.c.d
-        ok = any(addr.version == n.version and addr in n for n in self.networks)
-        if len(self._cache) < 4096:  # spoofed floods must not grow memory
-            self._cache[ip] = ok
-        return ok
-
-
-def parse_host_port(text: str) -> tuple[str, int]:
-    """'host:port' or '[v6]:port' -> (host, port); raises ValueError naming osc.status_to."""
-    m = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\[\]]+):(\d+)", text.strip())
-    if not m:
-        raise ValueError(f"osc.status_to: {text!r} is not 'host:port' (e.g. '127.0.0.1:9001')")
-    host = m.group(1) or m.group(3)
-    port = int(m.group(2) or m.group(4))
-    if not 1 <= port <= 65535:
-        raise ValueError(f"osc.status_to: port {port} is out of range 1..65535")
-    return host, port
 
 
 class ReplyLimiter:
@@ -339,9 +216,10 @@ class OscServer:
     """UDP OSC server on its own thread. `start()` binds (errors raise there, before the show
     starts); `stop()` joins. `port` is the bound port (useful with port 0).
 
-    `actions` maps ACTIONS addresses to callables, called on the server thread with the
-    checked arguments (seed: int; scene: str or int; record/start: optional path str); they
-    must only enqueue work. `status_provider()` is also called on the server thread and
+    `sink` is what the server may touch (control/sink.py): `set` and `get_target` for live
+    parameters, and `post(name, *args)` for actions with their checked arguments (seed: int;
+    scene: str or int; record/start: optional path str); a sink without `post` (plain Params)
+    takes no actions. `status_provider()` is also called on the server thread and
     returns any of {'fps', 'content_fps', 'scene', 'recording', 'dropped'} (missing: 0/'';
     'dropped' defaults to this server's count). `inputs()` and `stats()` are safe to call
     from the frame loop.
@@ -350,18 +228,14 @@ class OscServer:
     def __init__(
         self,
         cfg: OscSection,
-        params: Params,
-        actions: dict[str, Callable[..., Any]] | None = None,
+        sink,
         status_provider: Callable[[], dict] | None = None,
         port_override: int | None = None,
         status_interval: float = 1.0,
     ):
         self.cfg = cfg
-        self.params = params
-        self.actions = dict(actions or {})
-        unknown = sorted(set(self.actions) - set(ACTION_SPECS))
-        if unknown:
-            raise ValueError(f"OscServer: unknown action address(es) {unknown}; known: {sorted(ACTION_SPECS)}")
+        self.sink = sink
+        self._post = getattr(sink, "post", None)
         self.status_provider = status_provider
         self.status_interval = float(status_interval)
         self.host = cfg.host
@@ -509,7 +383,7 @@ class OscServer:
             if len(tags) != 1 or tags not in NUMBER_TAGS or not isinstance(v, (int, float)) or isinstance(v, bool):
                 self._reject(address, "expected one number", args)
                 return
-            result = self.params.set(key, v)
+            result = self.sink.set(key, v)
             if result is SetResult.REJECTED:
                 self._reject(address, "expected a finite number", args)
             elif result is SetResult.CLAMPED:
@@ -518,19 +392,18 @@ class OscServer:
             else:
                 self.counters["applied"] += 1
             return
-        spec = ACTION_SPECS.get(address)
-        if spec is not None:
-            action = self.actions.get(address)
-            if action is None:
+        action = BY_ADDRESS.get(address)
+        if action is not None:
+            if self._post is None:
                 self.counters["unknown_address"] += 1
-                self._log_limited("unknown", "OSC: no handler for action %s in this show", address)
+                self._log_limited("unknown", "OSC: no handler for action %s here", address)
                 return
-            call_args = spec.check(msg.params) if not set(tags) - NUMBER_TAGS - {"s"} else None
+            call_args = action.check(msg.params) if not set(tags) - NUMBER_TAGS - {"s"} else None
             if call_args is None:
-                self._reject(address, f"expected {spec.args or 'no arguments'}", msg.params)
+                self._reject(address, f"expected {action.args or 'no arguments'}", msg.params)
                 return
             try:
-                action(*call_args)
+                self._post(action.name, *call_args)
             except Exception:
                 self.counters["rejected"] += 1
                 self._log_limited("action", "OSC: action %s failed", address, exc_info=True)
@@ -576,7 +449,7 @@ class OscServer:
             self._reject(GET_ADDRESS, "expected one live parameter address", args)
             return
         self.counters["applied"] += 1
-        self._reply(addr, build_message(target, float(self.params.get_target(key))))
+        self._reply(addr, build_message(target, float(self.sink.get_target(key))))
 
     def status_values(self) -> list:
         """The /installation/status arguments, in STATUS_FIELDS order."""

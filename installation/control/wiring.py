@@ -1,94 +1,58 @@
-"""Wires OSC, audio and mappings into a running Show as per-frame controls.
+"""The show's inputs as one part: OSC and audio (features -> mappings -> live parameters).
 
-A control has `update(t, dt)` (called by the frame loop, before the parameter snapshot)
-and `stop()`. OSC callbacks only post actions; everything that touches the show happens
-on the frame loop.
+Controls see a ControlSink, never the show: OSC sets parameters and posts actions; audio
+publishes its features (the latent director reads them each frame) and its mappings set
+parameters. `update(t, dt)` runs on the frame loop, before the parameter snapshot.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Callable
 
-import numpy as np
-import torch
+from installation.config import ShowConfig
+from installation.control.sink import ControlSink
 
-PCA_CACHE = Path.home() / ".cache" / "installation"
-
-
-def osc_actions(show) -> dict:
-    """OSC action address -> callable that posts the action to the show's queue."""
-    prefix = "/installation"
-    return {
-        prefix + "/keyframe/next": lambda: show.post("next_keyframe"),
-        prefix + "/keyframe/previous": lambda: show.post("previous_keyframe"),
-        prefix + "/keyframe/seed": lambda seed: show.post("jump_to_seed", seed),
-        prefix + "/record/start": lambda path=None: show.post("record_start", path),
-        prefix + "/record/stop": lambda: show.post("record_stop"),
-        prefix + "/dream/toggle": lambda: show.post("toggle_dream"),
-        prefix + "/scene": lambda name_or_index: show.post("scene", name_or_index),
-        prefix + "/cue/next": lambda: show.post("cue_next"),
-        prefix + "/cue/previous": lambda: show.post("cue_previous"),
-        prefix + "/show/reload": lambda: show.post("reload_show"),
-    }
+log = logging.getLogger(__name__)
 
 
 class OscControl:
-    def __init__(self, show):
+    def __init__(self, cfg: ShowConfig, sink: ControlSink, status: Callable[[], dict], port: int | None):
         from installation.control.osc import OscServer
 
-        self.server = OscServer(
-            show.cfg.osc, show.params, osc_actions(show), show.status, port_override=show.opt.osc_port
-        ).start()  # logs where it listens
+        self.server = OscServer(cfg.osc, sink, status, port_override=port).start()  # logs where it listens
 
     def inputs(self) -> dict[str, float]:
         return self.server.inputs()
-
-    def update(self, t: float, dt: float) -> None:
-        pass
 
     def stop(self) -> None:
         self.server.stop()
 
 
 class AudioControl:
-    """Features from live input or, for offline renders, from a file frame by frame;
-    then mappings -> params, and band / onset modulation -> the latent trajectory."""
+    """Features from live input or, for offline renders, from a file frame by frame; then
+    mappings -> parameters. The features go to the sink for the latent director."""
 
-    def __init__(self, show, osc: OscControl | None):
+    def __init__(self, cfg: ShowConfig, sink: ControlSink, osc: OscControl | None, audio_file: Path | None = None):
         from installation.control.audio import FileAudioInput, LiveAudioFeatures, feature_names
         from installation.control.mappings import MappingEngine
 
-        cfg = show.cfg
-        self.show = show
+        self.sink = sink
         self.osc = osc
         self.fps = cfg.show.fps
         self.track = None
         self.live = None
-        if show.opt.audio_file is not None:
-            self.track = FileAudioInput(show.opt.audio_file, cfg.audio.samplerate, bands=cfg.audio.bands)
+        if audio_file is not None:
+            self.track = FileAudioInput(audio_file, cfg.audio.samplerate, bands=cfg.audio.bands)
         elif cfg.audio.enabled:
             self.live = LiveAudioFeatures(cfg.audio, self.fps).start()
         self.known_sources = set(feature_names(cfg.audio.bands)) | _osc_sources(cfg)
-        self.engine = MappingEngine(cfg.mappings, show.params, known_sources=self.known_sources)
-        self.modulation = None
+        self.engine = MappingEngine(cfg.mappings, sink, known_sources=self.known_sources)
         self.frame = 0
 
-    def _latent_modulation(self):
-        """PCA directions of the mapping network, computed once per checkpoint (cached)."""
-        from installation.control.mappings import LatentModulation, cached_pca_directions
-
-        cfg, G = self.show.cfg, self.show.G
-        ckpt = cfg.model.checkpoint
-        source = ckpt if ckpt.startswith("random:") else cfg.resolve(ckpt)
-        def mapping(z):
-            return G.mapping(z, None, truncation_psi=1.0)[:, 0]  # [N, w_dim]
-
-        with torch.no_grad():
-            dirs = cached_pca_directions(mapping, G.z_dim, source, PCA_CACHE, k=cfg.audio.bands)
-        return LatentModulation(dirs)
-
     def features(self) -> dict[str, float]:
-        gain = self.show.params.get_target("audio.gain")
+        gain = self.sink.get_target("audio.gain")
         gain = 1.0 if gain is None else gain  # 0 mutes: not `or 1.0`
         feats: dict[str, float] = {}
         if self.track is not None:
@@ -103,23 +67,13 @@ class AudioControl:
         feats = self.features()
         self.frame += 1
         self.engine.apply(feats, dt)
-        p = self.show.params
-        band, push, kick = (p.get_target(k) or 0.0 for k in ("audio.band_motion", "audio.onset_push", "audio.onset_kick"))
-        if not feats or (band == 0 and push == 0 and kick == 0):
-            return
-        if self.modulation is None:
-            self.modulation = self._latent_modulation()
-        self.modulation.band_scale, self.modulation.onset_push, self.modulation.onset_kick = band, push, kick
-        offset, amount = self.modulation.step(feats, dt)
-        self.show.trajectory.set_offset(torch.from_numpy(np.asarray(offset, np.float32)))
-        if amount:
-            self.show.trajectory.push(amount)
+        self.sink.publish_features(feats)
 
     def set_mappings(self, mappings) -> None:
         """Swap the mappings (a scene change or a reload); a bad one raises before anything changes."""
         from installation.control.mappings import MappingEngine
 
-        engine = MappingEngine(mappings, self.show.params, known_sources=self.known_sources)
+        engine = MappingEngine(mappings, self.sink, known_sources=self.known_sources)
         self.engine.release()
         self.engine = engine
 
@@ -152,28 +106,50 @@ def check_mappings(cfg, params) -> None:
             raise ValueError(f"scenes.{name}.{e}") from None
 
 
-def apply_mappings(show, mappings) -> None:
-    """Make `mappings` the running ones (a scene change or a reload)."""
-    audio = next((c for c in show.controls if isinstance(c, AudioControl)), None)
-    if audio is None:
-        if not mappings:
+class Controls:
+    """Every input the show asks for, built before the first frame. Offline renders are
+    frame-exact and repeatable: no OSC steers them (an audio file does, frame by frame)."""
+
+    def __init__(self, cfg: ShowConfig, sink: ControlSink, *, offline: bool, status: Callable[[], dict],
+                 osc_port: int | None = None, audio_file: Path | None = None):
+        self.cfg = cfg
+        self.sink = sink
+        self.audio_file = audio_file
+        self.osc = OscControl(cfg, sink, status, osc_port) if cfg.osc.enabled and not offline else None
+        self.audio: AudioControl | None = None
+        self.mappings = list(cfg.mappings)
+        try:
+            check_mappings(cfg, sink)
+            if cfg.audio.enabled or audio_file is not None or _all_mappings(cfg):
+                self.audio = AudioControl(cfg, sink, self.osc, audio_file)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def osc_port(self) -> int | None:
+        """The bound OSC port (useful with osc_port=0), or None without OSC."""
+        return None if self.osc is None else self.osc.server.port
+
+    def update(self, t: float, dt: float) -> None:
+        if self.audio is not None:
+            self.audio.update(t, dt)
+
+    def set_mappings(self, mappings) -> None:
+        """Make `mappings` the running ones (a scene change or a reload)."""
+        if list(mappings) == self.mappings:
             return
-        osc = next((c for c in show.controls if isinstance(c, OscControl)), None)
-        audio = AudioControl(show, osc)
-        show.controls.append(audio)
-    audio.set_mappings(mappings)
+        if self.audio is None:
+            if not mappings:
+                return
+            self.audio = AudioControl(self.cfg, self.sink, self.osc, self.audio_file)
+        self.audio.set_mappings(mappings)
+        self.mappings = list(mappings)
 
-
-def start_controls(show) -> list:
-    """Every control the show asks for, built before the first frame."""
-    controls: list = []
-    osc = None
-    # Offline renders are frame-exact and repeatable: nothing from outside may steer them.
-    if show.cfg.osc.enabled and not show.opt.offline:
-        osc = OscControl(show)
-        controls.append(osc)
-    check_mappings(show.cfg, show.params)
-    needs_audio = show.cfg.audio.enabled or show.opt.audio_file is not None or _all_mappings(show.cfg)
-    if needs_audio:
-        controls.append(AudioControl(show, osc))
-    return controls
+    def stop(self) -> None:
+        for part in (self.osc, self.audio):
+            try:
+                if part is not None:
+                    part.stop()
+            except Exception:  # the other inputs (and the show's recording) must still be closed
+                log.exception("stopping %s failed", type(part).__name__)

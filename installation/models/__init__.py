@@ -1,0 +1,1 @@
+"""Networks and model files: StyleGAN2, ResNet, the fast synthesis path, and the file formats (formats -> convert -> checkpoint)."""

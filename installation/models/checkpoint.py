@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import warnings
 from pathlib import Path
 
 import torch
 
-from installation.models.limits import (
-    check_discriminator_kwargs,
-    check_generator_kwargs,
-    refuse_sizing_globals_in_file,
-)
+from installation.models.convert import ForeignModel, foreign_format, load_foreign
+from installation.models.errors import CheckpointError, load_error_reason  # noqa: F401 - the public names
+from installation.models.limits import check_finite, check_kwargs, refuse_sizing_globals_in_file
 from installation.models.stylegan2 import Discriminator, Generator
 
 FORMAT = "installation.stylegan2"
@@ -40,29 +37,6 @@ STAND_IN_KWARGS = dict(
     synthesis_kwargs=dict(channel_base=4096, channel_max=256),
 )
 STAND_IN_RGB_SCALE = 0.4
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file (or spec) that cannot be used; the message names it."""
-
-
-def load_error_reason(e: BaseException) -> str:
-    """The useful part of a torch.load(weights_only=True) error, e.g. 'Unsupported global: GLOBAL
-    argparse.Namespace was not an allowed global by default' (torch's full text also suggests
-    retrying with weights_only=False, which we never do), else its first line."""
-    text = str(e)
-    m = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\s*\n|Check the documentation|$)", text, re.S)
-    if m:
-        reason = " ".join(m.group(1).split()).split(". Please use")[0].rstrip(".")
-        if reason:
-            return reason
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    useful = [line for line in lines if "weights_only" not in line and not line.startswith(_TORCH_BOILERPLATE)]
-    named = [line for line in useful if "global" in line.lower()]  # e.g. "... unsupported GLOBAL posix.system ..."
-    return (named or useful or lines or [type(e).__name__])[0]
-
-
-_TORCH_BOILERPLATE = ("Weights only load failed", "Check the documentation", "Please file an issue")
 
 
 def save_checkpoint(path, *, G_ema, G=None, D=None, extra: dict | None = None) -> None:
@@ -109,14 +83,6 @@ def state_checksum(state: dict) -> str:
         h.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
-
-
-def check_finite(state: dict, source: str, what: str) -> None:
-    """CheckpointError naming the first tensor with NaN or Inf (a model that would draw black frames)."""
-    for name, t in state.items():
-        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise CheckpointError(f"{source}: {what} weight {name!r} has non-finite values (NaN or Inf); "
-                                  "the model is broken")
 
 
 def _verify_checksums(data: dict, path) -> None:
@@ -167,11 +133,6 @@ def load_checkpoint(path) -> dict:
     return data
 
 
-def check_kwargs(cls, kwargs, source: str) -> None:
-    """CheckpointError naming the file and key unless cls(**kwargs) is a sanely sized network."""
-    (check_generator_kwargs if cls is Generator else check_discriminator_kwargs)(kwargs, source)
-
-
 def _build(cls, kwargs: dict, state: dict, device, source: str):
     check_kwargs(cls, kwargs, source)  # before building: the file's sizes are untrusted
     check_finite(state, source, cls.__name__)
@@ -190,10 +151,8 @@ def load_generator(path_or_spec, device) -> Generator:
     if spec.startswith(RANDOM_PREFIX):
         seed, resolution = _parse_random_spec(spec)
         return random_generator(seed, resolution).to(device)
-    from installation.models.convert import foreign_format, load_foreign_generator  # NVlabs .pkl, rosinality .pt
-
     if foreign_format(spec) is not None:
-        G = load_foreign_generator(spec, device)
+        G = load_foreign(spec, discriminator=False).G_ema.to(device)  # NVlabs .pkl, rosinality .pt
     else:
         data = load_checkpoint(spec)
         G = _build(Generator, data["G_kwargs"], data["G_ema"], device, spec)
@@ -219,10 +178,9 @@ def load_discriminator(path, device) -> Discriminator | None:
     """D from a checkpoint; None if it was saved without one (or for a "random:" spec)."""
     if str(path).startswith(RANDOM_PREFIX):
         return None
-    from installation.models.convert import foreign_format, load_foreign_discriminator
-
     if foreign_format(path) is not None:
-        return load_foreign_discriminator(path, device)
+        D = load_foreign(path, discriminator=True).D
+        return D.to(device) if D is not None else None
     data = load_checkpoint(path)
     if data.get("D") is None or data.get("D_kwargs") is None:
         return None
@@ -267,3 +225,20 @@ def random_generator(seed: int, resolution: int = STAND_IN_RESOLUTION) -> Genera
         z = torch.randn([1024, G.z_dim], generator=rng)
         G.mapping.w_avg.copy_(G.mapping(z, None)[:, 0].mean(dim=0))
     return G.eval().requires_grad_(False)
+
+
+def convert_checkpoint(src, dst, class_index: int = 0, discriminator: bool = True) -> ForeignModel:
+    """Write `src` (NVlabs .pkl / rosinality .pt) as one of our checkpoints at `dst` (G_ema, and D
+    unless discriminator=False). Returns what was read, for a summary."""
+    src, dst = Path(src), Path(dst)
+    if foreign_format(src) is None:
+        try:
+            load_checkpoint(src)
+        except CheckpointError:
+            pass
+        else:
+            raise CheckpointError(f"{src}: already an installation checkpoint; nothing to convert")
+    model = load_foreign(src, class_index, discriminator=discriminator, log_notes=False)
+    extra = {"converted_from": src.name, "source_format": model.source_format, "notes": list(model.notes)}
+    save_checkpoint(dst, G_ema=model.G_ema, D=model.D, extra=extra)
+    return model

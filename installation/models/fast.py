@@ -36,7 +36,7 @@ from installation.models.stylegan2 import NOISE_MODES, SynthesisLayer, Synthesis
 
 def _cl(t: torch.Tensor) -> torch.Tensor:
     # channels_last weights and input: oneDNN then skips a layout reorder per conv. Measured
-    # with benchmarks/generator.py (1 thread, 128 px base 4096): ~47 ms vs ~64 ms contiguous.
+    # with a generator timing (1 thread, 128 px base 4096): ~47 ms vs ~64 ms contiguous.
     return t.contiguous(memory_format=torch.channels_last)
 
 

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import math
 
+import torch
+
+from installation.models.errors import CheckpointError
 from installation.models.ops import ACTIVATION_GAIN
+from installation.models.stylegan2 import Generator
 
 MAX_RESOLUTION = 2048
 MAX_CHANNELS = 4096          # z_dim, w_dim, channel_max, layer/embed features, cmap_dim
@@ -26,8 +30,6 @@ MAX_PARAMETERS = 400_000_000  # 1.6 GB of fp32 weights: far above any StyleGAN2 
 
 
 def _error(source: str, what: str, key: str, value, expected: str) -> Exception:
-    from installation.models.checkpoint import CheckpointError  # here: checkpoint imports this module
-
     return CheckpointError(f"{source}: {what} {key}={value!r} is out of bounds; expected {expected}")
 
 
@@ -161,8 +163,6 @@ def refuse_sizing_globals(stream, source: str) -> None:
     the file chooses. Reads the opcodes only; nothing is built."""
     import pickletools
 
-    from installation.models.checkpoint import CheckpointError
-
     strings: list[str] = []
     for _ in range(4):  # a legacy torch.save is several pickles in a row (magic, protocol, info, data)
         pos = stream.tell()
@@ -203,3 +203,16 @@ def refuse_sizing_globals_in_file(path, source: str) -> None:
             refuse_sizing_globals(f, source)
     except (OSError, zipfile.BadZipFile, RuntimeError):
         return  # the loader reports an unreadable file with its own message
+
+
+def check_kwargs(cls, kwargs, source: str) -> None:
+    """CheckpointError naming the file and key unless cls(**kwargs) is a sanely sized network."""
+    (check_generator_kwargs if cls is Generator else check_discriminator_kwargs)(kwargs, source)
+
+
+def check_finite(state: dict, source: str, what: str) -> None:
+    """CheckpointError naming the first tensor with NaN or Inf (a model that would draw black frames)."""
+    for name, t in state.items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{source}: {what} weight {name!r} has non-finite values (NaN or Inf); "
+                                  "the model is broken")

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from installation.models.checkpoint import CheckpointError
-from installation.models.convert import (
+from installation.models.formats import (
+    CheckpointError,
     build_from_state,
     channel_config,
     unconditional_discriminator,

@@ -66,12 +66,6 @@ def upfirdn2d(
     return F.conv2d(x, weight, stride=down, padding=conv_padding, groups=c)
 
 
-def filter2d(x: torch.Tensor, f: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-    """Blur with `f`, same output size."""
-    kh, kw = f.shape
-    return upfirdn2d(x, f, padding=[kw // 2, (kw - 1) // 2, kh // 2, (kh - 1) // 2], gain=gain)
-
-
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
     """2x (or `up`x) upsampling with the FIR filter; gain up**2 keeps the mean."""
     kh, kw = f.shape

@@ -29,9 +29,8 @@ from pathlib import Path
 
 import torch
 
-from installation.models.checkpoint import CheckpointError, check_kwargs, load_error_reason
-from installation.models.convert import build_from_state, channel_config
-from installation.models.limits import refuse_sizing_globals_in_file
+from installation.models.formats import CheckpointError, build_from_state, channel_config, load_error_reason
+from installation.models.limits import check_kwargs, refuse_sizing_globals_in_file
 from installation.models.ops import setup_filter
 from installation.models.stylegan2 import Discriminator, Generator
 

@@ -28,7 +28,7 @@ NOISE_MODES = ("random", "const", "none")
 
 
 # Memory format: activations stay contiguous (NCHW). channels_last on CPU, measured with
-# benchmarks/generator.py on the shared 2-core build machine (1 thread, interleaved A/B, batch 1):
+# a generator timing on the shared 2-core build machine (1 thread, interleaved A/B, batch 1):
 # 64 px base 8192: 165 ms contiguous vs 172 ms channels_last; 256 px base 4096: 159 vs 187 ms.
 # No gain, so it is not used; NVlabs uses it only for fp16 blocks on GPUs.
 

@@ -17,7 +17,7 @@ flow_field.frag), as it was before issue 8; tests compare the two:
                                   (one draw: ContentPass)
 
 Crossfade and the two warps are coordinate work on the content, so they run as one draw
-(ContentPass, the same formulas as CrossfadePass -> SwirlPass -> FlowPass); that is 3
+(ContentPass, the same formulas as the separate passes in tests/reference_passes.py); that is 3
 full-screen passes a frame instead of 5, which matters on a software rasteriser. Feedback
 then mixes the warped frame with its own zoomed and rotated history, so the trails flow;
 grade comes last so it never compounds in the feedback loop. Render size is fixed at
@@ -35,7 +35,7 @@ from pathlib import Path
 import moderngl
 import numpy as np
 
-from installation.config import FeedbackSection, GradeSection, WarpSection
+from installation.live import Frame
 from installation.render.passes import (
     NOISE_Z_PERIOD,
     ContentPass,
@@ -47,11 +47,12 @@ from installation.render.passes import (
     WarpFeedbackPass,
     configure_texture,
     fit_scale,
+    swirl_of,
 )
 from installation.render.shaders import DEFAULT_SHADER_DIR, ShaderLibrary
-from installation.render.window import write_image
+from installation.render.window import read_rgba, write_image
 
-# Texture formats, measured on llvmpipe with benchmarks/shader_chain.py --dtype f1 f2:
+# Texture formats, measured on llvmpipe (A/B of the chain with f1 and f2 targets):
 # RGBA8 ("f1") and float16 ("f2") targets cost about the same there (f1 ~3% faster), so the
 # warped content (8-bit anyway) is RGBA8, and the feedback history is float16 so it decays
 # to black instead of sticking a few 8-bit steps above it. The output is RGBA8.
@@ -60,12 +61,8 @@ FEEDBACK_DTYPE = "f2"
 
 
 def default_params() -> dict[str, float]:
-    """The schema's defaults for every parameter the chain reads, keyed 'section.name'."""
-    out = {}
-    for section, cls in (("warp", WarpSection), ("feedback", FeedbackSection), ("grade", GradeSection)):
-        for name, f in cls.model_fields.items():
-            out[f"{section}.{name}"] = float(f.default)
-    return out
+    """The schema's defaults for every live parameter, keyed 'section.name'."""
+    return dict(Frame.defaults().items())
 
 
 class _Content:
@@ -149,7 +146,6 @@ class ShaderChain:
             self._parts = [self.content, self.feedback, self.grade, self._content, self._output]
         self._previous = _Content(ctx)
         self._newest = _Content(ctx)
-        self._defaults = default_params()
         self._t: float | None = None
         self.swirl_phase = 0.0
         self.flow_phase = 0.0
@@ -169,102 +165,62 @@ class ShaderChain:
 
     # -- one frame ---------------------------------------------------------------------------
 
-    def _advance_phases(self, p: dict[str, float], t: float) -> None:
+    def _advance_phases(self, warp, t: float) -> None:
         if self._t is None or t < self._t:  # first frame, or time restarted
-            self.swirl_phase = p["warp.swirl_speed"] * t
-            self.flow_phase = p["warp.flow_speed"] * t
+            self.swirl_phase = warp.swirl_speed * t
+            self.flow_phase = warp.flow_speed * t
         else:
             dt = t - self._t
-            self.swirl_phase += p["warp.swirl_speed"] * dt
-            self.flow_phase += p["warp.flow_speed"] * dt
+            self.swirl_phase += warp.swirl_speed * dt
+            self.flow_phase += warp.flow_speed * dt
         self._t = t
         self.swirl_phase %= 1.0  # cos(2 pi phase) has period 1
         self.flow_phase %= NOISE_Z_PERIOD  # the noise repeats along z
 
-    def render(self, params: dict[str, float], t: float, content_mix: float) -> moderngl.Texture:
-        """One output frame (width x height, RGBA8). `params`: live values by 'section.name'
-        (missing keys take the schema's defaults, other keys are ignored); content_mix:
-        0 shows the previous content frame, 1 the newest."""
-        p = {k: (float(params[k]) if k in params else v) for k, v in self._defaults.items()}
+    def render(self, frame, t: float, content_mix: float) -> moderngl.Texture:
+        """One output frame (width x height, RGBA8). `frame`: the live values (a config.Frame,
+        or a {'section.name': value} mapping whose missing keys take the schema's defaults);
+        content_mix: 0 shows the previous content frame, 1 the newest."""
+        if not isinstance(frame, Frame):
+            frame = Frame.from_values(frame)
         if not math.isfinite(t):
             t = self._t or 0.0
-        self._advance_phases(p, t)
-        fed = self._render_fused(p, content_mix) if self.fused else self._render_reference(p, content_mix)
+        self._advance_phases(frame.warp, t)
+        fed = self._render_fused(frame, content_mix) if self.fused else self._render_reference(frame, content_mix)
         graded = self._graded if self._graded is not None else self._output
-        self.grade.render(
-            graded.framebuffer,
-            fed,
-            exposure=p["grade.exposure"],
-            contrast=p["grade.contrast"],
-            saturation=p["grade.saturation"],
-            hue=p["grade.hue"],
-            gamma=p["grade.gamma"],
-            vignette=p["grade.vignette"],
-        )
+        self.grade.render(graded.framebuffer, fed, **vars(frame.grade))
         if self.upscale is not None:  # graded at the work size: upscale it to the output
             self.upscale.render(self._output.framebuffer, graded.texture)
         return self._output.texture
 
-    def _swirl(self, p: dict[str, float]) -> dict:
-        return dict(
-            strength=p["warp.swirl"],
-            radius=p["warp.swirl_radius"],
-            centre=(p["warp.swirl_x"], p["warp.swirl_y"]),
-            phase=self.swirl_phase,
-        )
+    def _scales(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        return (fit_scale(self._previous.texture.size, self.size, self.fit, self.tiles),
+                fit_scale(self._newest.texture.size, self.size, self.fit, self.tiles))
 
-    def _render_fused(self, p: dict[str, float], content_mix: float) -> moderngl.Texture:
-        if p["warp.flow"] != 0.0:
-            self.flow_field.render(p["warp.flow_scale"], self.flow_phase)
+    def _render_fused(self, frame, content_mix: float) -> moderngl.Texture:
+        if frame.warp.flow != 0.0:
+            self.flow_field.render(frame.warp.flow_scale, self.flow_phase)
         return self.warp_feedback.render(
-            self._previous.texture,
-            self._newest.texture,
-            content_mix,
-            fit_scale(self._previous.texture.size, self.size, self.fit, self.tiles),
-            fit_scale(self._newest.texture.size, self.size, self.fit, self.tiles),
-            swirl=self._swirl(p),
-            flow_strength=p["warp.flow"],
-            flow_field=self.flow_field.texture,
-            amount=p["feedback.amount"],
-            zoom=p["feedback.zoom"],
-            rotate=p["feedback.rotate"],
+            self._previous.texture, self._newest.texture, content_mix, *self._scales(),
+            warp=frame.warp, feedback=frame.feedback, swirl_phase=self.swirl_phase, flow_field=self.flow_field.texture,
         )
 
-    def _render_reference(self, p: dict[str, float], content_mix: float) -> moderngl.Texture:
+    def _render_reference(self, frame, content_mix: float) -> moderngl.Texture:
+        warp = frame.warp
         self.content.render(
-            self._content.framebuffer,
-            self._previous.texture,
-            self._newest.texture,
-            content_mix,
-            fit_scale(self._previous.texture.size, self.size, self.fit, self.tiles),
-            fit_scale(self._newest.texture.size, self.size, self.fit, self.tiles),
-            swirl=self._swirl(p),
-            flow=dict(strength=p["warp.flow"], scale=p["warp.flow_scale"], phase=self.flow_phase),
+            self._content.framebuffer, self._previous.texture, self._newest.texture, content_mix, *self._scales(),
+            swirl=swirl_of(warp, self.swirl_phase),
+            flow=dict(strength=warp.flow, scale=warp.flow_scale, phase=self.flow_phase),
         )
-        return self.feedback.render(
-            self._content.texture,
-            amount=p["feedback.amount"],
-            zoom=p["feedback.zoom"],
-            rotate=p["feedback.rotate"],
-        )
+        return self.feedback.render(self._content.texture, **vars(frame.feedback))
 
     @property
     def output(self) -> moderngl.Texture:
         return self._output.texture
 
     def read_rgba(self) -> np.ndarray:
-        """The last rendered frame as uint8 [height, width, 4], row 0 = top (a row-flipped
-        view of a fresh buffer). Reading all 4 components is a plain copy on llvmpipe: at
-        1920x1080 ~0.5 ms, against 8-27 ms for the RGB read that repacks every pixel; take
-        [..., :3] (a view) where RGB is wanted."""
-        width, height = self.size
-        buf = np.empty((height, width, 4), np.uint8)
-        self._output.framebuffer.read_into(buf, viewport=(0, 0, width, height), components=4, alignment=1)
-        return buf[::-1]
-
-    def reset_feedback(self) -> None:
-        """Clear the feedback history (e.g. on a cue)."""
-        (self.warp_feedback if self.fused else self.feedback).reset()
+        """The last rendered frame as uint8 [height, width, 4], row 0 = top (window.read_rgba)."""
+        return read_rgba(self._output.framebuffer)
 
     def reload_if_changed(self) -> list[str]:
         """Recompile passes whose shader files changed; a pass that fails keeps its old

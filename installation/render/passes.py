@@ -80,63 +80,6 @@ class FullscreenPass:
             self._vao = None
 
 
-class CrossfadePass(FullscreenPass):
-    """out = mix(previous, newest, content_mix); each input scaled about the centre by its
-    own uv scale (1, 1 = stretched to the output; see `fit_scale`)."""
-
-    fragment = "crossfade.frag"
-
-    def render(
-        self,
-        dst: moderngl.Framebuffer,
-        previous: moderngl.Texture,
-        newest: moderngl.Texture,
-        content_mix: float,
-        previous_scale: tuple[float, float] = (1.0, 1.0),
-        newest_scale: tuple[float, float] = (1.0, 1.0),
-    ) -> None:
-        self._draw(
-            dst,
-            {"previous_frame": previous, "newest_frame": newest},
-            **crossfade_uniforms(content_mix, previous_scale, newest_scale),
-        )
-
-
-class SwirlPass(FullscreenPass):
-    """Rotate the sampling point about `centre` (uv, y up) by
-    strength * (1 - smoothstep(0, 1, r / radius)) * cos(2 pi phase), r in image heights."""
-
-    fragment = "swirl.frag"
-
-    def render(
-        self,
-        dst: moderngl.Framebuffer,
-        src: moderngl.Texture,
-        strength: float,
-        radius: float,
-        centre: tuple[float, float],
-        phase: float,
-    ) -> None:
-        self._draw(dst, {"source": src}, **swirl_uniforms(strength, radius, centre, phase))
-
-
-class FlowPass(FullscreenPass):
-    """Backward advection along a curl-noise field: the field is the curl of 3D gradient
-    noise at (x * scale, y * scale, phase) in image-height units; displacement = strength."""
-
-    fragment = "flow.frag"
-
-    def render(
-        self,
-        dst: moderngl.Framebuffer,
-        src: moderngl.Texture,
-        strength: float,
-        scale: float,
-        phase: float,
-    ) -> None:
-        self._draw(dst, {"source": src}, **flow_uniforms(strength, scale, phase))
-
-
 def crossfade_uniforms(content_mix: float, previous_scale, newest_scale) -> dict:
     """Uniforms of the content crossfade, shared by every pass that draws it."""
     return {
@@ -146,9 +89,10 @@ def crossfade_uniforms(content_mix: float, previous_scale, newest_scale) -> dict
     }
 
 
+# Uniform names follow the schema's field names (warp.swirl -> `swirl`, warp.flow -> `flow`).
 def swirl_uniforms(strength: float, radius: float, centre: tuple[float, float], phase: float) -> dict:
     return {
-        "swirl_strength": float(strength),
+        "swirl": float(strength),
         "swirl_radius": max(float(radius), 1e-4),
         "swirl_centre": (float(centre[0]), float(centre[1])),
         "swirl_phase": float(phase),
@@ -156,12 +100,17 @@ def swirl_uniforms(strength: float, radius: float, centre: tuple[float, float], 
 
 
 def flow_uniforms(strength: float, scale: float, phase: float) -> dict:
-    return {"flow_strength": float(strength), "flow_scale": float(scale), "flow_phase": float(phase)}
+    return {"flow": float(strength), "flow_scale": float(scale), "flow_phase": float(phase)}
+
+
+def swirl_of(warp, phase: float) -> dict:
+    """swirl_uniforms' arguments from the frame's warp section."""
+    return dict(strength=warp.swirl, radius=warp.swirl_radius, centre=(warp.swirl_x, warp.swirl_y), phase=phase)
 
 
 class ContentPass(FullscreenPass):
-    """Crossfade, swirl and flow in one draw (what the chain uses): the same formulas as
-    CrossfadePass -> SwirlPass -> FlowPass, but the content is sampled once, at the composed
+    """Crossfade, swirl and flow in one draw (the reference chain): the same formulas as the
+    separate passes in tests/reference_passes.py, but the content is sampled once, at the composed
     coordinate. On a software rasteriser that saves two full-screen passes; on any
     renderer it saves two rounds of bilinear blur."""
 
@@ -178,8 +127,8 @@ class ContentPass(FullscreenPass):
         swirl: dict,
         flow: dict,
     ) -> None:
-        """swirl: kwargs of SwirlPass.render (strength, radius, centre, phase);
-        flow: kwargs of FlowPass.render (strength, scale, phase)."""
+        """swirl: kwargs of swirl_uniforms (strength, radius, centre, phase);
+        flow: kwargs of flow_uniforms (strength, scale, phase)."""
         self._draw(
             dst,
             {"previous_frame": previous, "newest_frame": newest},
@@ -251,7 +200,7 @@ def flow_field_size(target: tuple[int, int]) -> tuple[int, int]:
 
 
 class FlowFieldPass(FullscreenPass):
-    """The curl-noise velocity (FlowPass's field, in uv per unit strength) drawn into a small
+    """The curl-noise velocity (flow_uniforms' field, in uv per unit strength) drawn into a small
     float texture once per frame; `WarpFeedbackPass` looks it up instead of evaluating the
     noise per pixel. Owns its texture."""
 
@@ -298,17 +247,15 @@ class WarpFeedbackPass(FeedbackPass):
         content_mix: float,
         previous_scale: tuple[float, float],
         newest_scale: tuple[float, float],
-        swirl: dict,
-        flow_strength: float,
+        warp,
+        feedback,
+        swirl_phase: float,
         flow_field: moderngl.Texture,
-        amount: float,
-        zoom: float,
-        rotate: float,
     ) -> moderngl.Texture:
-        """swirl: kwargs of SwirlPass.render; flow_field: FlowFieldPass.render()'s texture."""
+        """warp, feedback: the frame's sections (config.Frame); flow_field: FlowFieldPass.render()'s texture."""
         history = self._targets[self._current]
         nxt = self._targets[1 - self._current]
-        zoom = max(float(zoom), 1e-3)
+        zoom = max(float(feedback.zoom), 1e-3)
         self._draw(
             nxt.framebuffer,
             {
@@ -318,11 +265,11 @@ class WarpFeedbackPass(FeedbackPass):
                 "previous_output": history.texture,
             },
             **crossfade_uniforms(content_mix, previous_scale, newest_scale),
-            **swirl_uniforms(**swirl),
-            flow_strength=float(flow_strength),
+            **swirl_uniforms(**swirl_of(warp, swirl_phase)),
+            flow=float(warp.flow),
             field_margin=FLOW_FIELD_MARGIN,
-            amount=float(amount),
-            feedback_turn=(math.cos(-float(rotate)) / zoom, math.sin(-float(rotate)) / zoom),
+            amount=float(feedback.amount),
+            feedback_turn=(math.cos(-float(feedback.rotate)) / zoom, math.sin(-float(feedback.rotate)) / zoom),
         )
         self._current = 1 - self._current
         return nxt.texture

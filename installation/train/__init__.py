@@ -1,0 +1,1 @@
+"""Training: datasets, the StyleGAN2-ADA loop, augmentation, metrics, dreamers and export."""

@@ -1,6 +1,6 @@
 """Ship a trained model: G_ema + D from a run's checkpoint, without G and optimiser states, fp16 storage.
 
-    python -m installation.train.export runs/hubble64/latest.pt checkpoints/hubble64.pt
+    installation export runs/hubble64/latest.pt checkpoints/hubble64.pt
 
 The file loads with installation.models.checkpoint (load_state_dict casts fp16 back to fp32), so a
 model trained here fits in a few MB of git. D is kept: the dreamer hallucinates with its features.
@@ -9,14 +9,14 @@ model trained here fits in a few MB of git. D is kept: the dreamer hallucinates 
 from __future__ import annotations
 
 import copy
-import sys
 
 
 KEEP_EXTRA = ("kimg", "cur_nimg", "train_seconds", "history", "args")
 
 
 def export_checkpoint(src: str, dst: str, half: bool = True, note: dict | None = None) -> dict:
-    from installation.models.checkpoint import check_kwargs, load_checkpoint, save_checkpoint
+    from installation.models.checkpoint import load_checkpoint, save_checkpoint
+    from installation.models.limits import check_kwargs
     from installation.models.stylegan2 import Discriminator, Generator
 
     data = load_checkpoint(src)
@@ -37,10 +37,3 @@ def export_checkpoint(src: str, dst: str, half: bool = True, note: dict | None =
     extra.update(note or {})
     save_checkpoint(dst, G_ema=G_ema, D=D, extra=extra)
     return extra
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python -m installation.train.export RUN/latest.pt checkpoints/NAME.pt")
-    info = export_checkpoint(sys.argv[1], sys.argv[2])
-    print(f"wrote {sys.argv[2]} ({info.get('kimg', 0):.1f} kimg, {info.get('train_seconds', 0) / 3600:.2f} h)")

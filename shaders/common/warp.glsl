@@ -1,6 +1,7 @@
 // The two coordinate warps, as functions of the output uv (GL: (0,0) bottom-left) that
-// return where to sample. swirl.frag and flow.frag apply one each; content.frag composes
-// them with the crossfade so the chain samples the content only once.
+// return where to sample. warp_feedback.frag and content.frag compose them with the
+// crossfade so the chain samples the content only once (the reference passes in
+// tests/reference_shaders/ apply one each).
 // Needs common/uv.glsl and common/noise.glsl.
 #include "common/uv.glsl"
 #include "common/noise.glsl"

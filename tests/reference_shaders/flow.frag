@@ -6,12 +6,12 @@ in vec2 uv;
 out vec4 frag_color;
 
 uniform sampler2D source;
-uniform float flow_strength;  // image heights per unit velocity
+uniform float flow;  // image heights per unit velocity
 uniform float flow_scale;     // noise cells per image height
 uniform float flow_phase;     // position of the field along noise z (= integral of flow_speed dt)
 uniform float aspect;
 
 void main() {
-    vec2 p = flow_source(uv, flow_strength, flow_scale, flow_phase, aspect);
+    vec2 p = flow_source(uv, flow, flow_scale, flow_phase, aspect);
     frag_color = vec4(texture(source, mirror_uv(p)).rgb, 1.0);
 }

@@ -1,8 +1,8 @@
-"""Soak test (not a unit test): play a show headless and live for N minutes and report, as
+"""`installation soak`: play a show headless and live for N minutes and report, as
 JSON lines on stdout, memory (RSS) and frame rates over time. Memory must stay flat.
 
-    .venv/bin/python benchmarks/soak.py --minutes 120 --interval 60
-    .venv/bin/python benchmarks/soak.py --minutes 2 --interval 10 --small --cue-every 5 --osc-rate 500
+    installation soak --minutes 120 --interval 60
+    installation soak --minutes 2 --interval 10 --small --cue-every 5 --osc-rate 500
 
 Each line: t (s), rss_mb, fps (display, over the clock's window), content_fps, frames,
 content_frames, frame_errors, worker_restarts, osc_received; a last line "summary" gives the
@@ -13,7 +13,6 @@ values, garbage among them); --cue-every steps round the cue list.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+GALLERY_SHOW = REPO / "show_configs" / "gallery.toml"
 SMALL = ["show.width=320", "show.height=180"]
 
 SENDER = r"""
@@ -56,35 +56,26 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # peak, where /proc is missing
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--show", default=str(REPO / "show_configs" / "gallery.toml"), help="Show file.")
-    ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--interval", type=float, default=30.0, help="Seconds between reports.")
-    ap.add_argument("--warmup", type=float, default=20.0, help="Seconds before the memory baseline is taken.")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--small", action="store_true", help="320x180 output (for small machines).")
-    ap.add_argument("--cue-every", type=float, default=0.0, help="Step to the next cue this often (seconds).")
-    ap.add_argument("--osc-rate", type=float, default=0.0, help="OSC datagrams a second from a second process.")
-    args = ap.parse_args()
-
+def soak(show_file: Path = GALLERY_SHOW, minutes: float = 10.0, interval: float = 30.0, warmup: float = 20.0,
+         overrides: tuple[str, ...] = (), small: bool = False, cue_every: float = 0.0, osc_rate: float = 0.0) -> dict:
+    """Play for `minutes`, print a JSON line every `interval` seconds; returns the summary."""
     from installation.config import load_show
     from installation.show import Show, ShowOptions
 
-    overrides = [*(SMALL if args.small else []), *args.overrides]
-    cfg = load_show(args.show, overrides)
+    overrides = [*(SMALL if small else []), *overrides]
+    cfg = load_show(show_file, overrides)
     opts = ShowOptions(headless=True, offline=False, osc_port=0 if cfg.osc.enabled else None,
                        overrides=tuple(overrides), gallery=True)
     sender = None
     reports = []
-    with Show(cfg, opts, show_path=Path(args.show)) as show:
-        if args.osc_rate > 0 and show.osc_port is not None:
-            sender = subprocess.Popen([sys.executable, "-c", SENDER, str(show.osc_port), str(args.osc_rate)])
+    with Show(cfg, opts, show_path=Path(show_file)) as show:
+        if osc_rate > 0 and show.osc_port is not None:
+            sender = subprocess.Popen([sys.executable, "-c", SENDER, str(show.osc_port), str(osc_rate)])
         start = time.perf_counter()
-        state = {"next_report": start + args.interval, "next_cue": start + (args.cue_every or 1e18)}
+        state = {"next_report": start + interval, "next_cue": start + (cue_every or 1e18)}
 
         def report(now: float) -> None:
-            osc = show.controls[0].server.stats() if show.osc_port is not None else {}
+            osc = show.controls.osc.server.stats() if show.osc_port is not None else {}
             line = {
                 "t": round(now - start, 1),
                 "rss_mb": round(rss_mb(), 1),
@@ -95,7 +86,7 @@ def main() -> None:
                 "frame_errors": show.stats.frame_errors,
                 "worker_restarts": show.stats.worker_restarts,
                 "osc_received": osc.get("received", 0),
-                "scene": show.director.scene_name,
+                "scene": show.cues.scene_name,
             }
             reports.append(line)
             print(json.dumps(line), flush=True)
@@ -103,28 +94,28 @@ def main() -> None:
         def on_frame(k, pixels) -> None:
             now = time.perf_counter()
             if now >= state["next_cue"]:
-                state["next_cue"] = now + args.cue_every
+                state["next_cue"] = now + cue_every
                 if show.cfg.cues:  # round and round (a manual "next" stops at the last cue)
-                    index = show.director.cue_index
-                    show.director.go_to_cue(0 if index is None else (index + 1) % len(show.cfg.cues))
+                    index = show.cues.cue_index
+                    show.post("go_to_cue", 0 if index is None else (index + 1) % len(show.cfg.cues))
                 else:
                     show.post("next_keyframe")
             if now >= state["next_report"]:
-                state["next_report"] = now + args.interval
+                state["next_report"] = now + interval
                 report(now)
 
         try:
-            show.run(seconds=args.minutes * 60.0, on_frame=on_frame)
+            show.run(seconds=minutes * 60.0, on_frame=on_frame)
         finally:
             if sender is not None:
                 sender.terminate()
                 sender.wait()
         report(time.perf_counter())
-    settled = [r for r in reports if r["t"] >= args.warmup] or reports
+    settled = [r for r in reports if r["t"] >= warmup] or reports
     fps = [r["fps"] for r in settled]
     summary = {
         "summary": True,
-        "minutes": args.minutes,
+        "minutes": minutes,
         "rss_mb_after_warmup": settled[0]["rss_mb"],
         "rss_mb_end": settled[-1]["rss_mb"],
         "rss_growth_mb": round(settled[-1]["rss_mb"] - settled[0]["rss_mb"], 1),
@@ -136,7 +127,4 @@ def main() -> None:
         "worker_restarts": reports[-1]["worker_restarts"],
     }
     print(json.dumps(summary), flush=True)
-
-
-if __name__ == "__main__":
-    main()
+    return summary
