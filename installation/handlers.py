@@ -63,6 +63,7 @@ def handler_table(show) -> dict[str, Callable]:
         "step_previous": lambda: cues.previous_cue() if show.cfg.cues else latent.previous_keyframe(),
         "reload_show": lambda: None if show.reloader.too_soon() else show.reload_show(),
         "toggle_dream": toggle_dream,
+        "pigment_impulse": lambda x, y, strength: show.chain.impulse(x, y, strength),
         "record_start": lambda name=None: recording.start(name=name),
         "record_stop": recording.stop,
         "record_toggle": lambda: recording.stop() if recording.active else recording.start(),

@@ -286,3 +286,12 @@ def test_fill_modes_self_similarity(gl):
     assert cover < 0.3
     assert tiles < 0.3
     assert mirror > 0.9
+
+
+def test_impulse_osc_arguments():
+    from installation.actions import BY_ADDRESS
+
+    action = BY_ADDRESS["/installation/pigment/impulse"]
+    assert action.check([0.25, 0.75]) == (0.25, 0.75, 0.5)
+    assert action.check([2, -1, 9.0]) == (1.0, 0.0, 4.0)  # clamped into range
+    assert action.check([0.5]) is None and action.check(["a", 0.5]) is None and action.check([float("nan"), 0.5]) is None

@@ -138,3 +138,21 @@ def test_osc_writes_wake_the_frame_loop_and_reach_the_params(tmp_path):
         show.clock.wait(0.5 * show.clock.period)  # no hold: only the wake can end it early
         assert not show.wake.is_set()
         assert show.clock.next_deadline >= before
+
+
+def test_pigment_stage_runs_in_the_show_and_takes_impulses(tmp_path):
+    frames = render_frames(tmp_path, frames=8, extra=["pigment.enabled=true", "show.fit='tiles'"])
+    assert frames.shape == (8, 24, 32, 3) and np.isfinite(frames).all()
+    path, overrides = tiny_show(tmp_path, ["pigment.enabled=true", "pigment.onset_impulse=1.0"])
+    cfg = load_show(path, overrides)
+    with Show(cfg, ShowOptions(headless=True, offline=True)) as show:
+        assert show.chain.pigment is not None and show.chain.fill == "tiles"
+        show.run(frames=2)
+        show.actions.post("pigment_impulse", 0.5, 0.5, 2.0)
+        show.run(frames=1)
+        speed = np.abs(show.chain.pigment.velocity.read()).max()
+    assert speed > 0.3  # the queued impulse reached the velocity field
+    off = load_show(path, ["pigment.enabled=false"])
+    with Show(off, ShowOptions(headless=True, offline=True)) as show:
+        assert show.chain.pigment is None  # the warp/feedback path
+        show.run(frames=2)

@@ -304,8 +304,10 @@ class PigmentFlow:
         return self._dye[0].texture
 
     def render(self, dt: float, params: PigmentParams, tone: ToneParams | None = None,
-               content_mix: float = 1.0) -> moderngl.Texture:
-        """Advance the flow by dt seconds and draw the toned output; returns the output texture (RGBA8)."""
+               content_mix: float = 1.0, into: moderngl.Framebuffer | None = None) -> moderngl.Texture | None:
+        """Advance the flow by dt seconds and draw the toned output; returns the output texture (RGBA8),
+        or, with `into` (a framebuffer of the output size, e.g. the chain's own output), draws
+        into that instead (no copy) and returns None."""
         p = params.clamped()
         tone = tone or ToneParams()
         dt = min(max(float(dt), 0.0), 0.1)  # a stall must not throw the dye across the screen
@@ -333,11 +335,11 @@ class PigmentFlow:
         output_parts = tuple(name for name, on in (("SHEEN", p.sheen != 0.0 or p.glint != 0.0),
                                                    ("BLOOM", p.bloom > 0.0)) if on)
         self.output_pass.draw(
-            output_parts, self.output.framebuffer, {"dye": self.dye},
+            output_parts, into if into is not None else self.output.framebuffer, {"dye": self.dye},
             sheen=p.sheen, sheen_height=p.sheen_height, glint=p.glint, bloom=p.bloom,
             bloom_lods=(float(near), near + 2.0), **tone.uniforms(),
         )
-        return self.output.texture
+        return None if into is not None else self.output.texture
 
     def read_dye(self) -> np.ndarray:
         """The dye [h, w, 3] float32, row 0 = bottom (GL order)."""

@@ -72,6 +72,13 @@ def clamp_params(params):
     return params.__class__(**{**{f.name: getattr(params, f.name) for f in fields(params)}, **changes}) if changes else params
 
 
+def params_from(params_cls, values):
+    """A parameter dataclass from an object with one attribute per field (a live Frame's section,
+    whose values are all floats): integer fields rounded."""
+    return params_cls(**{f.name: (int(round(getattr(values, f.name))) if isinstance(f.default, int) else float(getattr(values, f.name)))
+                         for f in fields(params_cls)})
+
+
 def describe(params_cls) -> list[tuple[str, object, tuple, str]]:
     """(name, default, (lo, hi), doc) for every field: what a schema section needs."""
     return [(f.name, f.default, f.metadata["range"], f.metadata["doc"]) for f in fields(params_cls)]
