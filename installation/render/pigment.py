@@ -50,13 +50,13 @@ class PigmentParams:
     black space, the content's bright points injected and carried off as luminous trails."""
 
     # content fill (applied when a frame is pushed)
-    fill_tiles: float = _p(12.0, 0.5, 12.0, "random tiles per output height (fill 'tiles') or mirrored copies (fill 'mirror')")
-    fill_zoom: float = _p(0.35, 0.05, 0.35, "content heights each random tile shows (smaller = more magnified, more room to vary)")
+    fill_tiles: float = _p(10.0, 0.5, 12.0, "random tiles per output height (fill 'tiles') or mirrored copies (fill 'mirror')")
+    fill_zoom: float = _p(0.18, 0.05, 0.35, "content heights each random tile shows (smaller = more magnified, more room to vary)")
     fill_sharpness: float = _p(2.0, 0.5, 8.0, "how narrow the soft seams between random tiles are")
     fill_border: float = _p(3.0, 0.0, 8.0, "content pixels cropped off each edge (the generator's edge rows)")
     fill_seed: float = _p(0.0, 0.0, 1000.0, "seed of the tiles' random rotations and centres")
     # velocity
-    speed: float = _p(0.6, 0.0, 4.0, "overall flow speed multiplier (0 freezes the pigment)")
+    speed: float = _p(0.45, 0.0, 4.0, "overall flow speed multiplier (0 freezes the pigment)")
     wind_x: float = _p(0.0, -0.5, 0.5, "uniform drift, output heights per second, rightwards")
     wind_y: float = _p(0.0, -0.5, 0.5, "uniform drift, output heights per second, upwards")
     curl: float = _p(0.35, 0.0, 1.0, "curl-noise flow speed, output heights per second")
@@ -75,19 +75,19 @@ class PigmentParams:
     hue_scale: float = _p(0.8, 0.1, 8.0, "hue-field noise cells per output height")
     hue_drift: float = _p(0.05, 0.0, 1.0, "how fast the hue field drifts and changes, noise cells per second")
     # dye
-    inject: float = _p(0.5, 0.0, 1.0, "mix of the new content into the dye per frame at 60 fps (1 = content only)")
+    inject: float = _p(0.35, 0.0, 1.0, "mix of the new content into the dye per frame at 60 fps (1 = content only)")
     inject_gate: float = _p(1.0, 0.0, 1.0, "0: inject everywhere; 1: inject only where the content is bright")
     gate_low: float = _p(-0.01, -0.5, 1.0, "content luma above the frame's mean where the gated injection starts")
-    gate_high: float = _p(0.12, 0.01, 1.0, "content luma above the frame's mean where the gated injection is full")
+    gate_high: float = _p(0.25, 0.01, 1.0, "content luma above the frame's mean where the gated injection is full")
     smear: float = _p(1.0, 0.0, 1.0, "1: inject content averaged along each frame's path (no dotted trails in fast flow)")
-    decay: float = _p(0.2, 0.0, 5.0, "per second: how fast the dye fades (exp(-decay * t))")
-    fade: float = _p(0.015, 0.0, 2.0, "per second: dye value subtracted, so faint dye reaches true black (no fog)")
+    decay: float = _p(0.8, 0.0, 5.0, "per second: how fast the dye fades (exp(-decay * t))")
+    fade: float = _p(0.05, 0.0, 2.0, "per second: dye value subtracted, so faint dye reaches true black (no fog)")
     diffusion: float = _p(0.0, -0.6, 1.0, "mix of a 4-tap blur into the dye each frame; negative sharpens; 0 costs nothing")
     # output
     sheen: float = _p(0.3, 0.0, 1.0, "diffuse relief lighting from the dye's luma normals")
     sheen_height: float = _p(8.0, 0.0, 40.0, "luma gradient to surface slope")
     glint: float = _p(0.5, 0.0, 2.0, "specular glints on the relief")
-    bloom: float = _p(3.5, 0.0, 4.0, "bloom on bright points")
+    bloom: float = _p(2.5, 0.0, 4.0, "bloom on bright points")
     bloom_threshold: float = _p(0.1, 0.0, 1.0, "dye value above which it blooms")
     bloom_spread: int = _p(2, 0, 5, "bloom radius: the dye mip level of the near glow (the wide one is 2 levels up)")
 

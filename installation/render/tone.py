@@ -22,12 +22,12 @@ def _p(default, lo, hi, doc):
 class ToneParams:
     """Filmic tone and colour (shaders/common/tone.glsl). Defaults tuned on the Hubble model (issue 13)."""
 
-    exposure: float = _p(2.7, -4.0, 4.0, "exposure in stops, before the curve")
-    black: float = _p(0.08, 0.0, 1.0, "black point: brightest-channel value (after exposure) that maps to black; faint fog below it vanishes")
+    exposure: float = _p(-0.3, -4.0, 4.0, "exposure in stops, before the curve")
+    black: float = _p(0.06, 0.0, 1.0, "black point: brightest-channel value (after exposure) that maps to black; faint fog below it vanishes")
     knee: float = _p(0.08, 0.002, 1.0, "black knee of the log toe: smaller lifts faint structure more")
     white: float = _p(1.0, 0.25, 16.0, "brightest-channel value (after exposure) the curve maps to 1 before the shoulder")
     shoulder: float = _p(0.8, 0.5, 1.0, "where the tanh shoulder starts rolling highlights off (1 = none)")
-    saturation: float = _p(2.8, 0.0, 3.0, "saturation about Rec.709 luma (1 = unchanged)")
+    saturation: float = _p(1.6, 0.0, 3.0, "saturation about Rec.709 luma (1 = unchanged)")
     hue: float = _p(0.0, -0.5, 0.5, "hue rotation about the grey axis, in turns")
     palette: float = _p(0.4, 0.0, 1.0, "how much the shadow/highlight tints colour the image")
     shadow_r: float = _p(0.5, 0.0, 2.0, "shadow tint, red")
