@@ -3,18 +3,22 @@
     .venv/bin/python benchmarks/pigment.py                       # 1280x720, scales 0.5 and 1
     .venv/bin/python benchmarks/pigment.py --scales 0.5 --project 0 10 20
 
-What a frame costs here is what the live chain would add: velocity step (+ projection), dye
-advection + injection, bloom, output (sheen + bloom + tone) at the work size, then one
-bilinear upscale to the output size (as ShaderChain does for render_scale < 1); a new 64 px
-content frame is filled every `--content-every` frames. ctx.finish() ends each frame so the
-GPU (or llvmpipe's threads) work is inside the timing. Median of the timed frames.
+What a frame costs here is what the live chain adds (ShaderChain with the pigment on): velocity
+step on a 1/8 grid, one dye pass (advection + injection), the dye's mipmaps when bloom is on,
+output (sheen + bloom + tone) at the work size, then one bilinear upscale to the output size
+for render_scale < 1; a new 64 px content frame is filled every `--content-every` frames.
+ctx.finish() ends each frame so llvmpipe's threads are inside the timing. Median wall time,
+and the process's CPU time a frame (llvmpipe's threads included): on a shared machine the
+CPU time is the steadier figure. `--chain` times today's warp/feedback chain the same way.
 
-Measured 2026-11-30, llvmpipe, 2 shared cores, load average ~3.3 (other jobs):
-1280x720 scale 0.5: 37.5 ms a frame (p90 49); with a 10-iteration projection 47.6 ms;
-scale 1: 141 ms (149). At load 4-8: 98 and 291 ms. With diffusion, smear, sheen and bloom
-off, scale 0.5: 35.5 ms. The live chain's warp/feedback/grade is ~12 ms, so the pigment
-stage costs ~3x it: the projection does not pay for itself here (its target field is
-divergence-free already; self_advect stays 0).
+Measured 2026-11-30, llvmpipe, 2 cores shared with a GAN training (load average 2.6-3.5),
+1280x720, default parameters:
+  before (8 draws: bloom pass, 5-tap bloom, 4-tap sheen, 3-point smear, sharpening, fill at
+  1/2, every part paid for even when off): scale 0.5: 50-63 ms wall, 41 ms CPU;
+  scale 1: 182-236 ms wall, 149 ms CPU.
+  now: see the README's "Performance" (the warp/feedback chain, same run, is the yardstick).
+Found on the way: llvmpipe runs both sides of a uniform `if`, so a part that is off must be
+compiled out (#define variants), and a 640x360 pass with the tone in it costs ~4x a plain copy.
 """
 
 from __future__ import annotations
