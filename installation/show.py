@@ -211,7 +211,7 @@ class Show:
                 w = self.guard("latent", self.latent.step, p, dt, features)
                 if p.pigment.onset_impulse > 0.0 and features.get("audio.onset", 0.0) > 0.0:
                     # An onset pushes the pigment outward from a random point (seeded: renders repeat).
-                    x, y = self._impulse_rng.uniform(0.2, 0.8, 2)
+                    x, y = (float(v) for v in self._impulse_rng.uniform(0.2, 0.8, 2))
                     self.chain.impulse(x, y, p.pigment.onset_impulse)
                 if w is not None:
                     noise = self.latent.last_noise
