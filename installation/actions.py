@@ -57,6 +57,15 @@ def _optional_path(args: list) -> tuple | None:
     return None
 
 
+def _impulse(args: list) -> tuple | None:
+    """x y [strength]: uv of the push (0..1, (0, 0) bottom-left) and its speed in output heights per second."""
+    if len(args) not in (2, 3) or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in args):
+        return None
+    x, y = (min(max(float(v), 0.0), 1.0) for v in args[:2])
+    strength = min(max(float(args[2]), -4.0), 4.0) if len(args) == 3 else 0.5
+    return (x, y, strength)
+
+
 @dataclass(frozen=True)
 class Action:
     name: str  # what is posted, and the handler's key
@@ -89,6 +98,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("midi_learn", PREFIX + "/midi/learn", "<parameter>",
            "Bind the next MIDI CC or note that moves to this live parameter ('warp.swirl' or its address).",
            _one_string),
+    Action("pigment_impulse", PREFIX + "/pigment/impulse", "<x> <y> [strength]",
+           "Push the pigment outward from (x, y) (0..1, bottom-left origin) at strength output heights per second "
+           "(default 0.5; at most 8 a frame count).", _impulse),
     # Keys only: local to the machine the window is on.
     Action("go_to_cue", None, "<index>", "Go to cue `index` (keys 1-9).", _one_int),
     Action("step_next", None, "", "Next cue; without cues the next keyframe."),

@@ -128,7 +128,10 @@ def bench_osc_latency(plan: BenchPlan, show_file: Path, overrides: list[str]) ->
         show.close()
         raise RuntimeError("the show has no OSC server (osc.enabled = false?)")
     client = SimpleUDPClient("127.0.0.1", osc.port)
-    base_exposure = show.cfg.grade.exposure
+    # The exposure the picture runs through: the pigment flow's tone, else the grade.
+    section = "tone" if show.cfg.pigment.enabled else "grade"
+    base_exposure = getattr(show.cfg, section).exposure
+    exposure_address = f"/installation/{section}/exposure"
     lock = threading.Lock()
     state = {"sent_at": None, "baseline": None, "recent": [], "latencies": [], "done": False, "trial_start": None}
     rng = np.random.default_rng(1)
@@ -153,14 +156,14 @@ def bench_osc_latency(plan: BenchPlan, show_file: Path, overrides: list[str]) ->
                 state["sent_at"] = None
                 state["baseline"] = None
                 state["recent"] = []
-                client.send_message("/installation/grade/exposure", float(base_exposure))
+                client.send_message(exposure_address, float(base_exposure))
                 state["trial_start"] = now
                 if len(state["latencies"]) >= plan.osc_trials:
                     show.request_stop()
             elif now - sent > 2.0:  # missed (should not happen): restore and try again
                 state["sent_at"] = None
                 state["baseline"] = None
-                client.send_message("/installation/grade/exposure", float(base_exposure))
+                client.send_message(exposure_address, float(base_exposure))
                 state["trial_start"] = now
 
     def sender():
@@ -171,7 +174,7 @@ def bench_osc_latency(plan: BenchPlan, show_file: Path, overrides: list[str]) ->
                 recovered = state["trial_start"] is None or time.perf_counter() - state["trial_start"] > 1.0
                 if state["sent_at"] is None and recovered and len(state["recent"]) >= 3:
                     state["sent_at"] = time.perf_counter()  # before the send: the show may be faster
-                    client.send_message("/installation/grade/exposure", -4.0)
+                    client.send_message(exposure_address, -4.0)
 
     thread = threading.Thread(target=sender, name="bench-osc-sender", daemon=True)
     thread.start()

@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from installation.control.network import is_loopback_host, parse_host_port, parse_networks
+from installation.render.pigment import PigmentParams
+from installation.render.tone import ToneParams
 
 
 class ShowConfigError(ValueError):
@@ -63,9 +65,11 @@ class ShowSection(Section):
         1.0, ge=0.25, le=1.0,
         description="Warp and feedback are drawn at this fraction of width x height, then upscaled (0.5: ~2x faster on a CPU renderer).",
     )
-    fit: Literal["cover", "stretch", "tile"] = Field(
-        "cover",
-        description="How the model's frames fill the output: 'cover' (keep aspect, crop), 'stretch', or 'tile' (mirrored copies; see show.tiles).",
+    fit: Literal["tiles", "cover", "stretch", "tile"] = Field(
+        "tiles",
+        description="How the model's frames fill the output: 'tiles' (random rotated tiles, soft seams, no mirror; pigment.fill_* "
+                    "shape them; without the pigment flow: 'cover'), 'cover' (keep aspect, crop; bicubic in the pigment flow), "
+                    "'stretch', or 'tile' (mirrored copies; see show.tiles).",
     )
     tiles: float = Field(
         2.0, ge=0.25, le=16.0,
@@ -137,6 +141,27 @@ class GradeSection(Section):
     gamma: float = live(1.0, 0.2, 5.0, "Output gamma.")
     hue: float = live(0.0, -1.0, 1.0, "Hue rotation in turns.")
     vignette: float = live(0.25, 0.0, 1.0, "Darkening toward the corners.")
+
+
+def _look_section(name: str, params_cls, doc: str, **extra) -> type[BaseModel]:
+    """A schema section whose live fields are a look stage's parameters (installation/render/pigment.py,
+    tone.py: each with its range and one line), so the stage and the schema cannot drift apart."""
+    from dataclasses import fields as dataclass_fields
+
+    from pydantic import create_model
+
+    live_fields_ = {f.name: (float, live(float(f.default), *map(float, f.metadata["range"]), f.metadata["doc"]))
+                    for f in dataclass_fields(params_cls)}
+    return create_model(name, __base__=Section, __doc__=doc, **extra, **live_fields_)
+
+
+PigmentSection = _look_section(
+    "PigmentSection", PigmentParams, "The pigment flow (issue 13): content injected as dye into a live velocity field.",
+    enabled=(bool, Field(False, description="Run the pigment flow and its tone instead of the warp/feedback/grade passes.")),
+    onset_impulse=(float, live(0.0, 0.0, 2.0, "Audio onsets push the pigment outward from a random point at this speed "
+                                              "(output heights per second; 0 = off).")),
+)
+ToneSection = _look_section("ToneSection", ToneParams, "Filmic tone and colour of the pigment flow's output.")
 
 
 class DreamSection(Section):
@@ -246,6 +271,8 @@ LatentValues = _live_values_model(LatentSection)
 WarpValues = _live_values_model(WarpSection)
 FeedbackValues = _live_values_model(FeedbackSection)
 GradeValues = _live_values_model(GradeSection)
+PigmentValues = _live_values_model(PigmentSection)
+ToneValues = _live_values_model(ToneSection)
 DreamValues = _live_values_model(DreamSection)
 AudioValues = _live_values_model(AudioSection)
 
@@ -257,6 +284,8 @@ class Scene(Section):
     warp: WarpValues = Field(default_factory=WarpValues, description="Warp parameters.")
     feedback: FeedbackValues = Field(default_factory=FeedbackValues, description="Feedback parameters.")
     grade: GradeValues = Field(default_factory=GradeValues, description="Grade parameters.")
+    pigment: PigmentValues = Field(default_factory=PigmentValues, description="Pigment-flow parameters.")
+    tone: ToneValues = Field(default_factory=ToneValues, description="Tone parameters.")
     dream: DreamValues = Field(default_factory=DreamValues, description="Dream parameters.")
     audio: AudioValues = Field(default_factory=AudioValues, description="Audio modulation parameters.")
     seeds: list[Seed] | None = Field(None, max_length=MAX_KEYFRAMES, description="Keyframe seeds for this scene, instead of the show's latent.seeds and w_files (none: the show's).")
@@ -289,6 +318,8 @@ class ShowConfig(Section):
     warp: WarpSection = Field(default_factory=WarpSection, description="Swirl and flow warps.")
     feedback: FeedbackSection = Field(default_factory=FeedbackSection, description="Video feedback.")
     grade: GradeSection = Field(default_factory=GradeSection, description="Colour grade.")
+    pigment: PigmentSection = Field(default_factory=PigmentSection, description="Pigment flow (replaces warp, feedback and grade when enabled).")
+    tone: ToneSection = Field(default_factory=ToneSection, description="Tone of the pigment flow.")
     dream: DreamSection = Field(default_factory=DreamSection, description="Live DeepDream.")
     osc: OscSection = Field(default_factory=OscSection, description="OSC control.")
     audio: AudioSection = Field(default_factory=AudioSection, description="Audio analysis.")

@@ -64,6 +64,7 @@ def handler_table(show) -> dict[str, Callable]:
         "reload_show": lambda: None if show.reloader.too_soon() else show.reload_show(),
         "toggle_dream": toggle_dream,
         "midi_learn": show.controls.midi_learn,
+        "pigment_impulse": lambda x, y, strength: show.chain.impulse(x, y, strength),
         "record_start": lambda name=None: recording.start(name=name),
         "record_stop": recording.stop,
         "record_toggle": lambda: recording.stop() if recording.active else recording.start(),

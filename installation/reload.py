@@ -21,6 +21,7 @@ RESTART_ONLY = {
     "osc": None,
     "audio": ("enabled", "device", "samplerate", "blocksize", "bands"),
     "dream": ("net", "weights", "layer", "resolution", "octaves", "steps_per_frame"),
+    "pigment": ("enabled",),  # the chain is built with or without the pigment flow
 }
 
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from installation.actions import KEYS, ActionQueue
@@ -53,6 +54,7 @@ class Show:
         self.guard = Guard(self.stats)
         self.params = Params(cfg)
         self.params_now = Frame.defaults()  # the last frame's live values (frame.warp.swirl)
+        self._impulse_rng = np.random.default_rng(cfg.show.seed)  # where audio onsets push the pigment
         self.stop_requested = False
         self._started = False
         self.wake = threading.Event()  # set by OSC input: start the next frame now
@@ -82,7 +84,7 @@ class Show:
             )
             self.chain = ShaderChain(
                 self.window.ctx, w, h, shader_dir=self._shader_dir(cfg), render_scale=cfg.show.render_scale,
-                fit=cfg.show.fit, tiles=cfg.show.tiles,
+                fit=cfg.show.fit, tiles=cfg.show.tiles, pigment=cfg.pigment.enabled,
             )
             self.clock = FrameClock(cfg.show.fps, offline=opt.offline, wake=self.wake)
             self.cues = CueDirector(cfg, self.params, on_scene=self._enter_scene)
@@ -206,7 +208,12 @@ class Show:
                 self.guard("control", self.controls.update, t, dt)
                 self.wake.clear()  # what woke this frame is in this snapshot
                 p = self.params_now = self.params.snapshot(dt)
-                w = self.guard("latent", self.latent.step, p, dt, self.sink.features())
+                features = self.sink.features()
+                w = self.guard("latent", self.latent.step, p, dt, features)
+                if p.pigment.onset_impulse > 0.0 and features.get("audio.onset", 0.0) > 0.0:
+                    # An onset pushes the pigment outward from a random point (seeded: renders repeat).
+                    x, y = (float(v) for v in self._impulse_rng.uniform(0.2, 0.8, 2))
+                    self.chain.impulse(x, y, p.pigment.onset_impulse)
                 if w is not None:
                     noise = self.latent.last_noise
                     if offline:

@@ -13,7 +13,7 @@ from installation.render.tone import ToneParams, TonePass, apply_tone
 from installation.render.window import write_image
 
 # No flow, no lighting, no bloom; the tests turn on what they check.
-STILL = PigmentParams(curl=0.0, vortices=0, wind_x=0.0, wind_y=0.0, relax=30.0, inject=0.0, decay=0.0,
+STILL = PigmentParams(curl=0.0, vortices=0, wind_x=0.0, wind_y=0.0, relax=30.0, inject=0.0, decay=0.0, fade=0.0,
                       diffusion=0.0, sheen=0.0, glint=0.0, bloom=0.0, fill_border=0.0, speed=1.0)
 
 
@@ -43,7 +43,7 @@ def load(gl, image, params, fill="cover"):
     texture = content_texture(ctx, image)
     flow.push(texture, params)
     for _ in range(12):  # speed 0: the dye stays, the velocity relaxes onto its target
-        flow.render(0.1, replace(params, speed=0.0, inject=1.0))
+        flow.render(0.1, replace(params, speed=0.0, inject=1.0, inject_gate=0.0))
     texture.release()
     return flow
 
@@ -80,6 +80,48 @@ def test_dye_decays_at_the_set_rate(gl):
     flow.release()
     assert before == pytest.approx(200 / 255, abs=2e-3)
     assert after / before == pytest.approx(np.exp(-2.0 * 0.2), rel=5e-3)
+
+
+def test_fade_takes_faint_dye_to_true_black_and_keeps_bright_dye(gl):
+    image = np.zeros((32, 32, 3), np.uint8)
+    image[:, :16] = 10  # faint fog on the left
+    image[:, 16:] = 200
+    flow = load(gl, image, STILL)
+    for _ in range(3):
+        flow.render(0.1, replace(STILL, fade=0.2))  # 0.06 subtracted: more than 10/255
+    dye = flow.read_dye()
+    flow.release()
+    assert dye[:, :14].max() == 0.0
+    assert dye[:, 18:].mean() == pytest.approx(200 / 255 - 0.06, abs=3e-3)
+
+
+def test_gated_injection_follows_the_content_above_its_mean(gl):
+    ctx, _ = gl
+    image = np.full((32, 32, 3), 30, np.uint8)  # a background ...
+    image[8:24, 8:24] = 220  # ... and one bright patch
+    params = replace(STILL, inject=1.0, inject_gate=1.0, gate_low=0.05, gate_high=0.1, hue_spread=0.0, smear=0.0)
+    flow = load(gl, np.zeros((32, 32, 3), np.uint8), STILL)
+    texture = content_texture(ctx, image)
+    flow.push(texture, params)
+    flow.push(texture, params)
+    flow.render(1 / 60, params)
+    dye = flow.read_dye()[::-1]
+    flow.release()
+    texture.release()
+    assert dye[12:20, 12:20].mean() == pytest.approx(220 / 255, abs=3e-3)  # bright: replaced
+    assert dye[:4, :4].max() < 1e-3  # the background: nothing injected
+
+
+def test_parts_that_are_off_are_compiled_out(gl):
+    _, library = gl
+    flow = PigmentFlow(library, (32, 32), fill_divisor=1)
+    flow.render(1 / 30, replace(PigmentParams(), diffusion=0.0, smear=0.0, hue_spread=0.0, sheen=0.0, glint=0.0, bloom=0.0))
+    flow.render(1 / 30, replace(PigmentParams(), diffusion=0.2))
+    dye_variants = set(flow.dye_pass._passes)
+    output_variants = set(flow.output_pass._passes)
+    flow.release()
+    assert () in dye_variants and ("DIFFUSION", "SMEAR", "HUE") in dye_variants
+    assert () in output_variants and ("SHEEN", "BLOOM") in output_variants
 
 
 def test_injection_mix_one_gives_the_content(gl):
@@ -181,7 +223,7 @@ def test_tone_gl_matches_numpy(gl, params):
 
 
 def test_tone_lifts_faint_structure_and_never_flattens_a_channel():
-    p = ToneParams(exposure=0.5, knee=0.06, white=1.2)  # the curve's shape, whatever the tuned defaults
+    p = ToneParams(exposure=0.5, black=0.0, knee=0.06, white=1.2)  # the curve's shape, whatever the tuned defaults
     faint = apply_tone(np.array([[0.02, 0.02, 0.02], [0.04, 0.04, 0.04]]), p)
     assert faint[0, 0] > 0.1  # 5/255 becomes visible
     assert faint[1, 0] > faint[0, 0] + 0.03  # and stays distinct from its neighbour
@@ -189,6 +231,13 @@ def test_tone_lifts_faint_structure_and_never_flattens_a_channel():
     assert (hot <= 1.0).all()
     assert (hot[:, 0] > hot[:, 1]).all() and (hot[:, 1] > hot[:, 2]).all()  # hue order kept, no flat colour
     assert hot[0, 0] < 1.0 or hot[0, 1] < 1.0
+
+
+def test_tone_black_point_makes_faint_values_black_and_keeps_hue():
+    p = ToneParams(exposure=0.0, black=0.1, palette=0.0, saturation=1.0)
+    out = apply_tone(np.array([[0.05, 0.08, 0.09], [0.8, 0.4, 0.2]]), p)
+    assert (out[0] == 0.0).all()  # under the black point: true black
+    assert out[1, 0] > out[1, 1] > out[1, 2] > 0.0  # above it: lit, colour order kept
 
 
 # --- fill ------------------------------------------------------------------------------------
@@ -237,3 +286,12 @@ def test_fill_modes_self_similarity(gl):
     assert cover < 0.3
     assert tiles < 0.3
     assert mirror > 0.9
+
+
+def test_impulse_osc_arguments():
+    from installation.actions import BY_ADDRESS
+
+    action = BY_ADDRESS["/installation/pigment/impulse"]
+    assert action.check([0.25, 0.75]) == (0.25, 0.75, 0.5)
+    assert action.check([2, -1, 9.0]) == (1.0, 0.0, 4.0)  # clamped into range
+    assert action.check([0.5]) is None and action.check(["a", 0.5]) is None and action.check([float("nan"), 0.5]) is None

@@ -138,3 +138,41 @@ def test_osc_writes_wake_the_frame_loop_and_reach_the_params(tmp_path):
         show.clock.wait(0.5 * show.clock.period)  # no hold: only the wake can end it early
         assert not show.wake.is_set()
         assert show.clock.next_deadline >= before
+
+
+def test_pigment_stage_runs_in_the_show_and_takes_impulses(tmp_path):
+    frames = render_frames(tmp_path, frames=8, extra=["pigment.enabled=true", "show.fit='tiles'"])
+    assert frames.shape == (8, 24, 32, 3) and np.isfinite(frames).all()
+    path, overrides = tiny_show(tmp_path, ["pigment.enabled=true", "pigment.onset_impulse=1.0"])
+    cfg = load_show(path, overrides)
+    with Show(cfg, ShowOptions(headless=True, offline=True)) as show:
+        assert show.chain.pigment is not None and show.chain.fill == "tiles"
+        show.run(frames=2)
+        show.actions.post("pigment_impulse", 0.5, 0.5, 2.0)
+        show.run(frames=1)
+        speed = np.abs(show.chain.pigment.velocity.read()).max()
+    assert speed > 0.3  # the queued impulse reached the velocity field
+    off = load_show(path, ["pigment.enabled=false"])
+    with Show(off, ShowOptions(headless=True, offline=True)) as show:
+        assert show.chain.pigment is None  # the warp/feedback path
+        show.run(frames=2)
+
+
+def test_audio_onsets_push_the_pigment(tmp_path):
+    from _audio_files import write_wav
+
+    sr = 22050
+    clicks = np.zeros(sr * 3, np.float32)
+    for start in np.arange(0.25, 3.0, 0.5):  # a click every half second
+        i = int(start * sr)
+        clicks[i:i + 400] = np.random.default_rng(int(i)).standard_normal(400).astype(np.float32) * 0.8
+    audio = write_wav(tmp_path / "clicks.wav", clicks, sr)
+    path = write_show(tmp_path, extra="\n[audio]\nenabled = true\n")
+    cfg = load_show(path, ["pigment.enabled=true", "pigment.onset_impulse=1.0"])
+    pushes = []
+    with Show(cfg, ShowOptions(headless=True, offline=True, audio_file=str(audio))) as show:
+        impulse = show.chain.impulse
+        show.chain.impulse = lambda *a: (pushes.append(a), impulse(*a))
+        show.run(frames=25)  # 2.5 s at 10 fps: about 5 onsets
+    assert 3 <= len(pushes) <= 6
+    assert all(0.2 <= x <= 0.8 and 0.2 <= y <= 0.8 and s == 1.0 for x, y, s in pushes)

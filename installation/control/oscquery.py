@@ -29,7 +29,8 @@ ATTRIBUTES = ("FULL_PATH", "CONTENTS", "TYPE", "RANGE", "VALUE", "DESCRIPTION", 
 MAX_CLIENTS = 32  # connections answered at once
 REQUEST_TIMEOUT = 5.0  # seconds a client may take to send its request: a stalled one frees its thread
 # What each action's arguments look like as OSC type tags ("" takes none).
-_ACTION_TYPES = {"<int>": "i", "<index>": "i", "<name or index>": "s", "[name.mp4]": "s", "<parameter>": "s"}
+_ACTION_TYPES = {"<int>": "i", "<index>": "i", "<name or index>": "s", "[name.mp4]": "s", "<parameter>": "s",
+                 "<x> <y> [strength]": "fff"}
 
 
 def build_tree(sink) -> dict:

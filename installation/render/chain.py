@@ -49,7 +49,9 @@ from installation.render.passes import (
     fit_scale,
     swirl_of,
 )
+from installation.render.pigment import PigmentFlow, PigmentParams
 from installation.render.shaders import DEFAULT_SHADER_DIR, ShaderLibrary
+from installation.render.tone import ToneParams, params_from
 from installation.render.window import read_rgba, write_image
 
 # Texture formats, measured on llvmpipe (A/B of the chain with f1 and f2 targets):
@@ -58,6 +60,8 @@ from installation.render.window import read_rgba, write_image
 # to black instead of sticking a few 8-bit steps above it. The output is RGBA8.
 WORK_DTYPE = "f1"
 FEEDBACK_DTYPE = "f2"
+# show.fit -> the pigment flow's fill (common/fill.glsl); the warp path reads 'tiles' as 'cover'.
+PIGMENT_FILLS = {"tiles": "tiles", "cover": "cover", "stretch": "cover", "tile": "mirror"}
 
 
 def default_params() -> dict[str, float]:
@@ -108,12 +112,16 @@ class ShaderChain:
         work_dtype: str = WORK_DTYPE,
         render_scale: float = 1.0,
         fused: bool = True,
+        pigment: bool = False,
     ):
         self.ctx = ctx
         self.size = (int(width), int(height))
-        self.fit = fit
+        if fit not in PIGMENT_FILLS:
+            raise ValueError(f"fit must be one of {', '.join(PIGMENT_FILLS)}; got {fit!r}")
+        self.fill = PIGMENT_FILLS[fit]
+        self.fit = "cover" if fit == "tiles" else fit
         self.tiles = float(tiles)
-        fit_scale((1, 1), self.size, fit, self.tiles)  # validates `fit` before any GL work
+        fit_scale((1, 1), self.size, self.fit, self.tiles)  # validates `fit` before any GL work
         if not 0.25 <= float(render_scale) <= 1.0:
             raise ValueError(f"render_scale must be in [0.25, 1], got {render_scale!r}")
         self.render_scale = float(render_scale)
@@ -144,6 +152,10 @@ class ShaderChain:
             self.feedback = FeedbackPass(self.library, self.work_size, FEEDBACK_DTYPE)
             self._content = RenderTarget(ctx, self.work_size, work_dtype)
             self._parts = [self.content, self.feedback, self.grade, self._content, self._output]
+        # The pigment flow (issue 13) replaces warp, feedback and grade: generator frame -> fill ->
+        # pigment -> tone, at the work size, then the same upscale.
+        self.pigment: PigmentFlow | None = PigmentFlow(self.library, self.work_size, fill=self.fill) if pigment else None
+        self._pigment_push = False  # a content frame waits to be filled (with that frame's fill params)
         self._previous = _Content(ctx)
         self._newest = _Content(ctx)
         self._t: float | None = None
@@ -162,6 +174,13 @@ class ShaderChain:
             )
         self._previous, self._newest = self._newest, self._previous
         self._newest.write(frame)
+        self._pigment_push = True
+
+    def impulse(self, x: float, y: float, strength: float, radius: float = 0.15) -> None:
+        """Push the pigment outward from uv (x, y) (0, 0 bottom-left) at `strength` output heights
+        per second; nothing without the pigment flow."""
+        if self.pigment is not None:
+            self.pigment.impulse(x, y, strength, radius)
 
     # -- one frame ---------------------------------------------------------------------------
 
@@ -185,12 +204,27 @@ class ShaderChain:
             frame = Frame.from_values(frame)
         if not math.isfinite(t):
             t = self._t or 0.0
+        dt = 0.0 if self._t is None or t < self._t else t - self._t
         self._advance_phases(frame.warp, t)
+        if self.pigment is not None:
+            return self._render_pigment(frame, dt, content_mix)
         fed = self._render_fused(frame, content_mix) if self.fused else self._render_reference(frame, content_mix)
         graded = self._graded if self._graded is not None else self._output
         self.grade.render(graded.framebuffer, fed, **vars(frame.grade))
         if self.upscale is not None:  # graded at the work size: upscale it to the output
             self.upscale.render(self._output.framebuffer, graded.texture)
+        return self._output.texture
+
+    def _render_pigment(self, frame, dt: float, content_mix: float) -> moderngl.Texture:
+        params = params_from(PigmentParams, frame.pigment)
+        if self._pigment_push:
+            self.pigment.push(self._newest.texture, params)
+            self._pigment_push = False
+        if self.upscale is None:  # drawn at the output size: straight into the output
+            self.pigment.render(dt, params, params_from(ToneParams, frame.tone), content_mix, into=self._output.framebuffer)
+        else:
+            toned = self.pigment.render(dt, params, params_from(ToneParams, frame.tone), content_mix)
+            self.upscale.render(self._output.framebuffer, toned)
         return self._output.texture
 
     def _scales(self) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -230,7 +264,7 @@ class ShaderChain:
     def release(self) -> None:
         for part in self._parts:
             part.release()
-        for part in (self._graded, self.upscale):
+        for part in (self._graded, self.upscale, self.pigment):
             if part is not None:
                 part.release()
         self._previous.release()

@@ -1,18 +1,20 @@
 """Pigment flow: GAN frames injected as dye into a live velocity field, advected, lit, bloomed and toned.
 
-One frame (`PigmentFlow.render`), every texture's uv GL-style ((0, 0) bottom-left):
+One frame (`PigmentFlow.render`) is three draws, every texture's uv GL-style ((0, 0) bottom-left):
 
     push(content)  (only when a new generator frame arrives)
         pigment_fill.frag: crop the frame's edge rows, fill the fill size (cover / random
         tiles / mirror; common/fill.glsl) -> the newest of two fill textures
     velocity (grid_divisor-times smaller grid, float32, ping-pong)
         pigment_velocity.frag: advect itself, relax towards wind + curl noise + vortices, kick
-        with queued impulses; optional projection: divergence -> N Jacobi -> subtract gradient
+        with queued impulses; z: the hue field. Optional projection (off by default; it does
+        not pay here: the target field is divergence-free already)
     dye (render size, RGBA16F ping-pong)
-        pigment_dye.frag: semi-Lagrangian advection along the velocity, diffusion, decay,
-        injection of the crossfaded fill with a live mix
-    bloom (quarter size): bright pass of the dye
-    output (output size, RGBA8): pigment_output.frag: sheen + bloom + filmic tone
+        pigment_dye.frag: advection, optional diffusion, decay + fade to black, injection of
+        the crossfaded fill gated by its brightness; alpha = the bright excess
+    output (output size, RGBA8): pigment_output.frag: sheen + bloom (from the dye's mipmaps,
+        built only when bloom is on) + filmic tone; drawn at the output size, so it is the
+        upscale too
 
 Velocity is in output heights per second (x measured in heights), y up. Time integrates on
 the CPU (phases wrap), so a live change of speed bends the motion instead of jumping it.
@@ -44,19 +46,20 @@ def _p(default, lo, hi, doc):
 
 @dataclass(frozen=True)
 class PigmentParams:
-    """Every live parameter of the pigment flow. Defaults tuned on the Hubble model (issue 13)."""
+    """Every live parameter of the pigment flow. Defaults tuned on the Hubble model for a dark room (issue 13):
+    black space, the content's bright points injected and carried off as luminous trails."""
 
     # content fill (applied when a frame is pushed)
-    fill_tiles: float = _p(3.0, 0.5, 12.0, "random tiles per output height (fill 'tiles') or mirrored copies (fill 'mirror')")
-    fill_zoom: float = _p(0.3, 0.05, 0.35, "content heights each random tile shows (smaller = more magnified, more room to vary)")
+    fill_tiles: float = _p(10.0, 0.5, 12.0, "random tiles per output height (fill 'tiles') or mirrored copies (fill 'mirror')")
+    fill_zoom: float = _p(0.18, 0.05, 0.35, "content heights each random tile shows (smaller = more magnified, more room to vary)")
     fill_sharpness: float = _p(2.0, 0.5, 8.0, "how narrow the soft seams between random tiles are")
     fill_border: float = _p(3.0, 0.0, 8.0, "content pixels cropped off each edge (the generator's edge rows)")
     fill_seed: float = _p(0.0, 0.0, 1000.0, "seed of the tiles' random rotations and centres")
     # velocity
-    speed: float = _p(1.3, 0.0, 4.0, "overall flow speed multiplier (0 freezes the pigment)")
+    speed: float = _p(0.45, 0.0, 4.0, "overall flow speed multiplier (0 freezes the pigment)")
     wind_x: float = _p(0.0, -0.5, 0.5, "uniform drift, output heights per second, rightwards")
     wind_y: float = _p(0.0, -0.5, 0.5, "uniform drift, output heights per second, upwards")
-    curl: float = _p(0.5, 0.0, 1.0, "curl-noise flow speed, output heights per second")
+    curl: float = _p(0.35, 0.0, 1.0, "curl-noise flow speed, output heights per second")
     curl_scale: float = _p(2.2, 0.2, 8.0, "curl-noise cells per output height (larger = smaller eddies)")
     curl_evolve: float = _p(0.8, 0.0, 2.0, "how fast the curl noise changes shape, noise cells per second")
     curl_drift: float = _p(0.4, 0.0, 1.0, "how fast the curl-noise pattern drifts, noise cells per second")
@@ -68,22 +71,25 @@ class PigmentParams:
     self_advect: float = _p(0.0, 0.0, 1.0, "how far the velocity is carried along itself (momentum; >0 wants the projection on, else shocks)")
     project_iterations: int = _p(0, 0, 40, "Jacobi pressure iterations of the projection (0 = off)")
     impulse_scale: float = _p(1.0, 0.0, 4.0, "multiplier on queued impulses' strength")
-    hue_spread: float = _p(0.6, 0.0, 1.0, "turns of hue shift of injected content across a slow noise field (pigments of many colours)")
+    hue_spread: float = _p(0.7, 0.0, 1.0, "turns of hue shift of injected content across a slow noise field (pigments of many colours)")
     hue_scale: float = _p(0.8, 0.1, 8.0, "hue-field noise cells per output height")
     hue_drift: float = _p(0.05, 0.0, 1.0, "how fast the hue field drifts and changes, noise cells per second")
     # dye
-    inject: float = _p(0.3, 0.0, 1.0, "mix of the new content into the dye per frame at 60 fps (1 = content only)")
-    inject_gate: float = _p(0.6, 0.0, 1.0, "0: inject everywhere; 1: inject only where the content is bright")
+    inject: float = _p(0.35, 0.0, 1.0, "mix of the new content into the dye per frame at 60 fps (1 = content only)")
+    inject_gate: float = _p(1.0, 0.0, 1.0, "0: inject everywhere; 1: inject only where the content is bright")
+    gate_low: float = _p(-0.01, -0.5, 1.0, "content luma above the frame's mean where the gated injection starts")
+    gate_high: float = _p(0.25, 0.01, 1.0, "content luma above the frame's mean where the gated injection is full")
     smear: float = _p(1.0, 0.0, 1.0, "1: inject content averaged along each frame's path (no dotted trails in fast flow)")
-    decay: float = _p(0.5, 0.0, 5.0, "per second: how fast the dye fades (exp(-decay * t))")
-    diffusion: float = _p(-0.15, -0.6, 1.0, "mix of a 4-tap blur into the dye each frame; negative sharpens (undoes the advection's blur)")
+    decay: float = _p(0.8, 0.0, 5.0, "per second: how fast the dye fades (exp(-decay * t))")
+    fade: float = _p(0.05, 0.0, 2.0, "per second: dye value subtracted, so faint dye reaches true black (no fog)")
+    diffusion: float = _p(0.0, -0.6, 1.0, "mix of a 4-tap blur into the dye each frame; negative sharpens; 0 costs nothing")
     # output
-    sheen: float = _p(0.25, 0.0, 1.0, "diffuse relief lighting from the dye's luma normals")
+    sheen: float = _p(0.3, 0.0, 1.0, "diffuse relief lighting from the dye's luma normals")
     sheen_height: float = _p(8.0, 0.0, 40.0, "luma gradient to surface slope")
-    glint: float = _p(0.25, 0.0, 2.0, "specular glints on the relief")
-    bloom: float = _p(0.8, 0.0, 4.0, "bloom on bright points")
-    bloom_threshold: float = _p(0.25, 0.0, 1.0, "dye value above which it blooms")
-    bloom_spread: float = _p(1.5, 0.0, 6.0, "bloom radius, in quarter-size texels")
+    glint: float = _p(0.5, 0.0, 2.0, "specular glints on the relief")
+    bloom: float = _p(2.5, 0.0, 4.0, "bloom on bright points")
+    bloom_threshold: float = _p(0.1, 0.0, 1.0, "dye value above which it blooms")
+    bloom_spread: int = _p(2, 0, 5, "bloom radius: the dye mip level of the near glow (the wide one is 2 levels up)")
 
     def clamped(self) -> "PigmentParams":
         return clamp_params(self)
@@ -94,12 +100,33 @@ def _target(ctx: moderngl.Context, size: tuple[int, int], dtype: str, components
 
 
 class _Pass(FullscreenPass):
-    def __init__(self, library: ShaderLibrary, fragment: str):
+    def __init__(self, library: ShaderLibrary, fragment: str, defines: tuple[str, ...] = ()):
         self.fragment = fragment
-        super().__init__(library)
+        self.ctx = library.ctx
+        self.shader = library.program(fragment, defines=defines)
+        self._vao = None
+        self._vao_version = -1
 
     def draw(self, dst: moderngl.Framebuffer, textures: dict, **uniforms) -> None:
         self._draw(dst, textures, **uniforms)
+
+
+class _Variants:
+    """One shader file compiled per set of #defines (the parts switched on), built on first use."""
+
+    def __init__(self, library: ShaderLibrary, fragment: str):
+        self.library = library
+        self.fragment = fragment
+        self._passes: dict[tuple[str, ...], _Pass] = {}
+
+    def draw(self, defines: tuple[str, ...], dst: moderngl.Framebuffer, textures: dict, **uniforms) -> None:
+        if defines not in self._passes:
+            self._passes[defines] = _Pass(self.library, self.fragment, defines)
+        self._passes[defines].draw(dst, textures, **uniforms)
+
+    def release(self) -> None:
+        for p in self._passes.values():
+            p.release()
 
 
 class ContentFill:
@@ -110,8 +137,11 @@ class ContentFill:
         self.pass_ = _Pass(library, "pigment_fill.frag")
         self.previous = _target(self.ctx, size, dtype)
         self.newest = _target(self.ctx, size, dtype)
-        self.previous.clear()
-        self.newest.clear()
+        for t in (self.previous, self.newest):
+            t.clear()
+            # Mipmapped: the dye pass reads the last level (the frame's mean) for its gate.
+            t.texture.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+            t.texture.build_mipmaps()
 
     def push(self, content: moderngl.Texture, params: PigmentParams, mode: str = "tiles") -> None:
         """Fill `content` (a texture, uv bottom-left) into the newest slot; the old newest becomes previous."""
@@ -124,6 +154,7 @@ class ContentFill:
         self.pass_.draw(self.newest.framebuffer, {"content": content}, fill_mode=FILL_MODES[mode],
                         tiles=p.fill_tiles, border=p.fill_border, zoom=p.fill_zoom,
                         sharpness=p.fill_sharpness, seed=float(int(p.fill_seed)))
+        self.newest.texture.build_mipmaps()
         content.filter = filt
 
     def release(self) -> None:
@@ -223,11 +254,12 @@ class PigmentFlow:
 
     size: the dye's size (the chain's work size). output_size: the toned output's size
     (default `size`; the chain's present pass can upscale). fill: 'tiles', 'cover' or 'mirror'.
-    fill_divisor: the filled content is size / fill_divisor (it is smooth; 2 costs a quarter).
+    fill_divisor: the filled content is size / fill_divisor (it is smooth: 4 keeps a 64 px frame at
+    about 2 fill pixels per content pixel in "tiles", and costs a sixteenth of the full size).
     grid_divisor: the velocity grid is size / grid_divisor."""
 
     def __init__(self, library: ShaderLibrary, size: tuple[int, int], output_size: tuple[int, int] | None = None,
-                 fill: str = "tiles", fill_divisor: int = 2, grid_divisor: int = 8, dye_dtype: str = "f2"):
+                 fill: str = "tiles", fill_divisor: int = 4, grid_divisor: int = 8, dye_dtype: str = "f2"):
         if fill not in FILL_MODES:
             raise ValueError(f"fill must be one of {', '.join(FILL_MODES)}; got {fill!r}")
         self.ctx = library.ctx
@@ -241,11 +273,12 @@ class PigmentFlow:
         self._dye = [_target(self.ctx, self.size, dye_dtype) for _ in range(2)]
         for t in self._dye:
             t.clear()
-        self._bloom = _target(self.ctx, small(4), "f2")
+            # Mipmapped: the bloom reads its levels (textureLod); every other read is level 0.
+            t.texture.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+            t.texture.build_mipmaps(0, 0)  # max level 0: complete without mipmaps until bloom builds them
         self.output = _target(self.ctx, self.output_size, "f1")
-        self.dye_pass = _Pass(library, "pigment_dye.frag")
-        self.bloom_pass = _Pass(library, "pigment_bloom.frag")
-        self.output_pass = _Pass(library, "pigment_output.frag")
+        self.dye_pass = _Variants(library, "pigment_dye.frag")
+        self.output_pass = _Variants(library, "pigment_output.frag")
         self._impulses: list[tuple[float, float, float, float]] = []
         self._pushed = False
 
@@ -271,8 +304,10 @@ class PigmentFlow:
         return self._dye[0].texture
 
     def render(self, dt: float, params: PigmentParams, tone: ToneParams | None = None,
-               content_mix: float = 1.0) -> moderngl.Texture:
-        """Advance the flow by dt seconds and draw the toned output; returns the output texture (RGBA8)."""
+               content_mix: float = 1.0, into: moderngl.Framebuffer | None = None) -> moderngl.Texture | None:
+        """Advance the flow by dt seconds and draw the toned output; returns the output texture (RGBA8),
+        or, with `into` (a framebuffer of the output size, e.g. the chain's own output), draws
+        into that instead (no copy) and returns None."""
         p = params.clamped()
         tone = tone or ToneParams()
         dt = min(max(float(dt), 0.0), 0.1)  # a stall must not throw the dye across the screen
@@ -281,23 +316,30 @@ class PigmentFlow:
         frames = dt * REFERENCE_FPS
         inject_alpha = 1.0 - (1.0 - p.inject) ** frames if p.inject < 1.0 else 1.0
         src, dst = self._dye
+        dye_parts = tuple(name for name, on in (("DIFFUSION", p.diffusion != 0.0), ("SMEAR", p.smear > 0.0),
+                                                ("HUE", p.hue_spread != 0.0)) if on)
         self.dye_pass.draw(
-            dst.framebuffer,
+            dye_parts, dst.framebuffer,
             {"previous_dye": src.texture, "velocity": self.velocity.texture,
              "fill_previous": self.fill.previous.texture, "fill_newest": self.fill.newest.texture},
             content_mix=float(min(max(content_mix, 0.0), 1.0)), dt_speed=dt * p.speed,
-            diffusion=p.diffusion, decay_factor=math.exp(-p.decay * dt),
-            inject_alpha=inject_alpha, inject_gate=p.inject_gate, hue_spread=p.hue_spread, smear=p.smear,
+            diffusion=p.diffusion, decay_factor=math.exp(-p.decay * dt), fade=p.fade * dt,
+            inject_alpha=inject_alpha, inject_gate=p.inject_gate,
+            gate_range=(p.gate_low, max(p.gate_high, p.gate_low + 1e-3)),
+            hue_spread=p.hue_spread, smear=p.smear, bloom_threshold=p.bloom_threshold,
         )
         self._dye = [dst, src]
-        if p.bloom > 0.0:
-            self.bloom_pass.draw(self._bloom.framebuffer, {"dye": self.dye}, threshold=p.bloom_threshold)
+        near = int(p.bloom_spread)
+        if p.bloom > 0.0:  # the bloom reads two mip levels of the dye; none built when it is off
+            dst.texture.build_mipmaps(0, near + 2)
+        output_parts = tuple(name for name, on in (("SHEEN", p.sheen != 0.0 or p.glint != 0.0),
+                                                   ("BLOOM", p.bloom > 0.0)) if on)
         self.output_pass.draw(
-            self.output.framebuffer, {"dye": self.dye, "bloom_source": self._bloom.texture},
+            output_parts, into if into is not None else self.output.framebuffer, {"dye": self.dye},
             sheen=p.sheen, sheen_height=p.sheen_height, glint=p.glint, bloom=p.bloom,
-            bloom_spread=p.bloom_spread, **tone.uniforms(),
+            bloom_lods=(float(near), near + 2.0), **tone.uniforms(),
         )
-        return self.output.texture
+        return None if into is not None else self.output.texture
 
     def read_dye(self) -> np.ndarray:
         """The dye [h, w, 3] float32, row 0 = bottom (GL order)."""
@@ -307,9 +349,9 @@ class PigmentFlow:
     def release(self) -> None:
         self.fill.release()
         self.velocity.release()
-        for t in (*self._dye, self._bloom, self.output):
+        for t in (*self._dye, self.output):
             t.release()
-        for s in (self.dye_pass, self.bloom_pass, self.output_pass):
+        for s in (self.dye_pass, self.output_pass):
             s.release()
 
 

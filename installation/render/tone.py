@@ -22,13 +22,14 @@ def _p(default, lo, hi, doc):
 class ToneParams:
     """Filmic tone and colour (shaders/common/tone.glsl). Defaults tuned on the Hubble model (issue 13)."""
 
-    exposure: float = _p(0.9, -4.0, 4.0, "exposure in stops, before the curve")
-    knee: float = _p(0.25, 0.002, 1.0, "black knee of the log toe: smaller lifts faint structure more")
+    exposure: float = _p(-0.3, -4.0, 4.0, "exposure in stops, before the curve")
+    black: float = _p(0.06, 0.0, 1.0, "black point: brightest-channel value (after exposure) that maps to black; faint fog below it vanishes")
+    knee: float = _p(0.08, 0.002, 1.0, "black knee of the log toe: smaller lifts faint structure more")
     white: float = _p(1.0, 0.25, 16.0, "brightest-channel value (after exposure) the curve maps to 1 before the shoulder")
     shoulder: float = _p(0.8, 0.5, 1.0, "where the tanh shoulder starts rolling highlights off (1 = none)")
-    saturation: float = _p(3.0, 0.0, 3.0, "saturation about Rec.709 luma (1 = unchanged)")
+    saturation: float = _p(1.6, 0.0, 3.0, "saturation about Rec.709 luma (1 = unchanged)")
     hue: float = _p(0.0, -0.5, 0.5, "hue rotation about the grey axis, in turns")
-    palette: float = _p(0.5, 0.0, 1.0, "how much the shadow/highlight tints colour the image")
+    palette: float = _p(0.4, 0.0, 1.0, "how much the shadow/highlight tints colour the image")
     shadow_r: float = _p(0.5, 0.0, 2.0, "shadow tint, red")
     shadow_g: float = _p(0.7, 0.0, 2.0, "shadow tint, green")
     shadow_b: float = _p(1.6, 0.0, 2.0, "shadow tint, blue")
@@ -45,6 +46,7 @@ class ToneParams:
         p = self.clamped()
         return {
             f"{prefix}.exposure": p.exposure,
+            f"{prefix}.black": p.black,
             f"{prefix}.knee": p.knee,
             f"{prefix}.white": p.white,
             f"{prefix}.shoulder": p.shoulder,
@@ -68,6 +70,13 @@ def clamp_params(params):
         if clamped != value:
             changes[f.name] = clamped
     return params.__class__(**{**{f.name: getattr(params, f.name) for f in fields(params)}, **changes}) if changes else params
+
+
+def params_from(params_cls, values):
+    """A parameter dataclass from an object with one attribute per field (a live Frame's section,
+    whose values are all floats): integer fields rounded."""
+    return params_cls(**{f.name: (int(round(getattr(values, f.name))) if isinstance(f.default, int) else float(getattr(values, f.name)))
+                         for f in fields(params_cls)})
 
 
 def describe(params_cls) -> list[tuple[str, object, tuple, str]]:
@@ -105,7 +114,7 @@ def apply_tone(c: np.ndarray, p: ToneParams) -> np.ndarray:
     p = p.clamped()
     c = np.maximum(np.asarray(c, dtype=np.float64), 0.0) * 2.0 ** p.exposure
     v = c.max(axis=-1, keepdims=True)
-    c = c * tone_curve(v, p.knee, p.white, p.shoulder) / np.maximum(v, 1e-6)
+    c = c * tone_curve(v - p.black, p.knee, p.white, p.shoulder) / np.maximum(v, 1e-6)
     lum = (c @ LUMA_WEIGHTS)[..., None]
     c = lum + (c - lum) * p.saturation
     if p.hue != 0.0:

@@ -1,6 +1,7 @@
 // Filmic tone and colour for the pigment output; mirrored exactly by installation/render/tone.py
 // (a test compares the two). Order:
-//   exposure (stops) -> filmic curve on the brightest channel, colour ratios kept ->
+//   exposure (stops) -> black point (subtracted from the brightest channel, so empty space is
+//   truly dark) -> filmic curve on the brightest channel, colour ratios kept ->
 //   saturation about Rec.709 luma -> hue rotation (turns) -> palette tint by luma ->
 //   gamut soft clip (pull towards the pixel's luma until every channel is in [0, 1]).
 // The curve is a log toe that pivots at black: y = log(1 + v / knee) / log(1 + white / knee),
@@ -12,6 +13,7 @@
 
 struct Tone {
     float exposure;    // stops
+    float black;       // brightest-channel value (after exposure) that maps to black
     float knee;        // black knee: smaller lifts faint values more (0.002 .. 1)
     float white;       // brightest channel value (after exposure) that reaches 1 before the shoulder
     float shoulder;    // where the tanh shoulder starts (0.5 .. 1; 1 = none)
@@ -44,7 +46,7 @@ vec3 gamut_soft_clip(vec3 c) {
 vec3 apply_tone(vec3 c, Tone t) {
     c = max(c, vec3(0.0)) * exp2(t.exposure);
     float v = max(max(c.r, c.g), c.b);
-    c *= tone_curve(v, t.knee, t.white, t.shoulder) / max(v, 1e-6);
+    c *= tone_curve(v - t.black, t.knee, t.white, t.shoulder) / max(v, 1e-6);
     float l = luma(c);
     c = l + (c - l) * t.saturation;
     if (t.hue != 0.0) c = rotate_hue(c, t.hue);
