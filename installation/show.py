@@ -72,9 +72,8 @@ class Show:
         self.G = load_generator(ckpt if ckpt.startswith("random:") else cfg.resolve(ckpt), self.device)
         self.latent = LatentDirector(cfg, self.G, self.device)
         self.dreamer = self.make_dreamer() if cfg.dream.enabled else None
-        upscaler = load_upscaler(cfg.resolve(cfg.show.upscaler), self.device) if cfg.show.upscale == "learned" else None
-        self._new_worker = lambda: ContentWorker(self.G, cfg.model.noise, self.dreamer, threads=cfg.model.threads,
-                                                 upscaler=upscaler)
+        up = load_upscaler(cfg.resolve(cfg.show.upscaler), self.device) if cfg.show.upscale == "learned" else None
+        self._new_worker = lambda: ContentWorker(self.G, cfg.model.noise, self.dreamer, cfg.model.threads, upscaler=up)
         self.worker = self._new_worker()
         try:
             w, h = cfg.show.width, cfg.show.height
