@@ -130,3 +130,11 @@ def test_cli_without_the_package_is_one_line(tmp_path, monkeypatch):
     assert "apt-get install stellarium-data" in result.output
     result = CliRunner().invoke(cli, ["dataset", "--deep-sky", "--hubble", "--res", "16", "--out", str(tmp_path / "ds")])
     assert result.exit_code != 0 and "exactly one source" in result.output
+
+
+def test_a_compact_jpeg_copy_keeps_each_image_credit(sky_folder):
+    # benchmarks/gpu_train.sh carries the photographs as small JPEGs; textures.json still names the PNGs.
+    Image.open(sky_folder / "a.png").save(sky_folder / "a.jpg", quality=90)
+    (sky_folder / "a.png").unlink()
+    images = {i.path.name: i.credit for i in stellarium_images(sky_folder)}
+    assert images["a.jpg"] == "Observer A"

@@ -70,8 +70,9 @@ def stellarium_images(folder: Path | None = None) -> list[SkyImage]:
         if isinstance(tile, dict) and isinstance(tile.get("imageUrl"), str):
             credits[tile["imageUrl"]] = _credit_of(tile)
     images = []
-    for path in sorted(folder.glob("*.png")):
-        credit, url = credits.get(path.name, ("", ""))
+    # .jpg: the compact copy benchmarks/gpu_train.sh carries to a GPU machine (credits keyed by .png).
+    for path in sorted([*folder.glob("*.png"), *folder.glob("*.jpg")]):
+        credit, url = credits.get(path.name) or credits.get(path.stem + ".png", ("", ""))
         images.append(SkyImage(path, credit or f"see {STELLARIUM_COPYRIGHT}", url))
     if not images:
         raise DatasetError(f"{folder}: textures.json but no PNG images (reinstall them: {INSTALL_HINT})")
