@@ -1,6 +1,10 @@
 """Shared fixtures: headless EGL (one skip rule), one torch thread where a module asks, a tiny
 G + D checkpoint, a tiny show file."""
 
+import contextlib
+import subprocess
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +21,44 @@ NEUTRAL = {
     "grade.saturation": 1.0,
     "grade.vignette": 0.0,
 }
+
+
+@contextlib.contextmanager
+def first_frame_shown(cmd: list[str], cwd, env: dict, timeout: float = 120):
+    """Start an `installation` subprocess and yield (proc, stderr lines so far) once it has shown
+    its first frame; on leaving, kill it if it still runs and let the stderr reader finish."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    started = threading.Event()
+
+    def read_stderr():
+        for line in proc.stderr:
+            lines.append(line)
+            if "first frame shown" in line:
+                started.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert started.wait(timeout), "".join(lines)[-3000:]
+        yield proc, lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join(5)
+
+
+def wait_for(cond, timeout: float = 3.0) -> bool:
+    """Poll cond() until it holds or `timeout` seconds pass (a bounded wait for a server thread,
+    not a timing assertion); the last answer of cond()."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.005)
+    return cond()
 
 
 def smooth_frame(w: int, h: int, k: float = 0) -> np.ndarray:

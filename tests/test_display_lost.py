@@ -11,11 +11,11 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 from _tiny_show import write_show
+from conftest import first_frame_shown
 
 from installation.record import partial_path, read_video
 from installation.render.window import DISPLAY_LOST_EXIT
@@ -69,32 +69,18 @@ def test_losing_the_display_finalises_the_recording(tmp_path, how):
     xvfb, display = start_xvfb()
     env = {**os.environ, "DISPLAY": display, "PYTHONPATH": str(REPO)}
     env.pop("WAYLAND_DISPLAY", None)
-    proc = subprocess.Popen([sys.executable, "-m", "installation", "play", str(show), "--record", str(out)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    started = threading.Event()
-
-    def read_stderr():
-        for line in proc.stderr:
-            lines.append(line)
-            if "first frame shown" in line:
-                started.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
+    cmd = [sys.executable, "-m", "installation", "play", str(show), "--record", str(out)]
     try:
-        assert started.wait(120), "".join(lines)[-3000:]
-        if how == "kill the X server":
-            xvfb.kill()
-        else:
-            kill_every_client(display)
-        rc = proc.wait(timeout=120)
+        with first_frame_shown(cmd, tmp_path, env) as (proc, lines):
+            if how == "kill the X server":
+                xvfb.kill()
+            else:
+                kill_every_client(display)
+            rc = proc.wait(timeout=120)
     finally:
-        for p in (proc, xvfb):
-            if p.poll() is None:
-                p.kill()
+        if xvfb.poll() is None:
+            xvfb.kill()
         xvfb.wait()
-    reader.join(5)
     stderr = "".join(lines)
     assert rc == DISPLAY_LOST_EXIT, stderr[-3000:]
     assert "display lost: recording finalised" in stderr and "Traceback" not in stderr

@@ -19,16 +19,9 @@ from installation.control.osc import OscServer, parse_datagram
 from installation.control.sink import ControlSink
 from installation.params import Params
 
+from conftest import wait_for
+
 WAIT = 3.0  # bounded wait for the server thread; not a timing assertion
-
-
-def wait_for(cond, timeout: float = WAIT) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.005)
-    return cond()
 
 
 @pytest.fixture

@@ -18,18 +18,13 @@ from installation.config import OscSection
 from installation.control.osc import REPLIES_PER_SENDER_PER_SECOND, OscServer
 from installation.params import Params
 
+import conftest
+
 WAIT = 10.0
 
 
 def wait_for(cond, timeout: float = WAIT) -> bool:
-    import time
-
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.005)
-    return cond()
+    return conftest.wait_for(cond, timeout)
 
 
 @pytest.fixture

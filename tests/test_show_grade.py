@@ -30,6 +30,7 @@ from installation.guard import OnceLog
 from installation.recording import recording_path
 from installation.show import Show, ShowOptions
 from _tiny_show import run_until, write_show
+from conftest import first_frame_shown
 
 FLOOD = Path(__file__).resolve().parent / "_osc_flood.py"
 
@@ -333,27 +334,10 @@ def _cli(*args) -> list[str]:
 def _stop_with_signal(cmd, cwd, sig=signal.SIGTERM, timeout=120) -> tuple[int, str, str]:
     """Start cmd, wait until it shows its first frame (so one is written), signal it."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this checkout's package
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    lines: list[str] = []
-    started = threading.Event()
-
-    def read_stderr():
-        for line in proc.stderr:
-            lines.append(line)
-            if "first frame shown" in line:
-                started.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    try:
-        assert started.wait(timeout), "".join(lines)[-3000:]
+    with first_frame_shown(cmd, cwd, env, timeout) as (proc, lines):
         proc.send_signal(sig)
         stdout = proc.stdout.read()
         rc = proc.wait(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    reader.join(5)
     return rc, stdout, "".join(lines)
 
 
