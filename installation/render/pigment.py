@@ -23,14 +23,14 @@ the CPU (phases wrap), so a live change of speed bends the motion instead of jum
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 
 import moderngl
 import numpy as np
 
 from installation.render.passes import FullscreenPass, RenderTarget
 from installation.render.shaders import ShaderLibrary
-from installation.render.tone import ToneParams, clamp_params
+from installation.render.tone import ToneParams, clamp_params, live_param
 
 NOISE_Z_PERIOD = 256  # as shaders/common/noise.glsl
 MAX_IMPULSES = 8  # as pigment_velocity.frag's impulses[]
@@ -39,57 +39,52 @@ FILL_MODES = {"cover": 0, "tiles": 1, "mirror": 2}
 REFERENCE_FPS = 60.0  # `inject` is the mix per frame at this rate; other rates get the same mix per second
 
 
-def _p(default, lo, hi, doc):
-    """A live parameter: default, range and one line of what it does (ready to become a schema field)."""
-    return field(default=default, metadata={"range": (lo, hi), "doc": doc})
-
-
 @dataclass(frozen=True)
 class PigmentParams:
     """Every live parameter of the pigment flow. Defaults tuned on the Hubble model for a dark room (issue 13):
     black space, the content's bright points injected and carried off as luminous trails."""
 
     # content fill (applied when a frame is pushed)
-    fill_tiles: float = _p(10.0, 0.5, 12.0, "random tiles per output height (fill 'tiles') or mirrored copies (fill 'mirror')")
-    fill_zoom: float = _p(0.18, 0.05, 0.35, "content heights each random tile shows (smaller = more magnified, more room to vary)")
-    fill_sharpness: float = _p(2.0, 0.5, 8.0, "how narrow the soft seams between random tiles are")
-    fill_border: float = _p(3.0, 0.0, 8.0, "content pixels cropped off each edge (the generator's edge rows)")
-    fill_seed: float = _p(0.0, 0.0, 1000.0, "seed of the tiles' random rotations and centres")
+    fill_tiles: float = live_param(10.0, 0.5, 12.0, "random tiles per output height (fill 'tiles') or mirrored copies (fill 'mirror')")
+    fill_zoom: float = live_param(0.18, 0.05, 0.35, "content heights each random tile shows (smaller = more magnified, more room to vary)")
+    fill_sharpness: float = live_param(2.0, 0.5, 8.0, "how narrow the soft seams between random tiles are")
+    fill_border: float = live_param(3.0, 0.0, 8.0, "content pixels cropped off each edge (the generator's edge rows)")
+    fill_seed: float = live_param(0.0, 0.0, 1000.0, "seed of the tiles' random rotations and centres")
     # velocity
-    speed: float = _p(0.45, 0.0, 4.0, "overall flow speed multiplier (0 freezes the pigment)")
-    wind_x: float = _p(0.0, -0.5, 0.5, "uniform drift, output heights per second, rightwards")
-    wind_y: float = _p(0.0, -0.5, 0.5, "uniform drift, output heights per second, upwards")
-    curl: float = _p(0.35, 0.0, 1.0, "curl-noise flow speed, output heights per second")
-    curl_scale: float = _p(2.2, 0.2, 8.0, "curl-noise cells per output height (larger = smaller eddies)")
-    curl_evolve: float = _p(0.8, 0.0, 2.0, "how fast the curl noise changes shape, noise cells per second")
-    curl_drift: float = _p(0.4, 0.0, 1.0, "how fast the curl-noise pattern drifts, noise cells per second")
-    vortices: int = _p(4, 0, MAX_VORTICES, "number of drifting point vortices (alternating turn)")
-    vortex_speed: float = _p(0.5, 0.0, 1.0, "vortex peak speed, output heights per second")
-    vortex_radius: float = _p(0.16, 0.02, 1.0, "vortex core radius, output heights")
-    vortex_drift: float = _p(0.3, 0.0, 1.0, "how fast the vortices wander, cycles per second")
-    relax: float = _p(1.5, 0.0, 30.0, "per second: how fast the velocity follows the target field (impulses fade at this rate)")
-    self_advect: float = _p(0.0, 0.0, 1.0, "how far the velocity is carried along itself (momentum; >0 wants the projection on, else shocks)")
-    project_iterations: int = _p(0, 0, 40, "Jacobi pressure iterations of the projection (0 = off)")
-    impulse_scale: float = _p(1.0, 0.0, 4.0, "multiplier on queued impulses' strength")
-    hue_spread: float = _p(0.7, 0.0, 1.0, "turns of hue shift of injected content across a slow noise field (pigments of many colours)")
-    hue_scale: float = _p(0.8, 0.1, 8.0, "hue-field noise cells per output height")
-    hue_drift: float = _p(0.05, 0.0, 1.0, "how fast the hue field drifts and changes, noise cells per second")
+    speed: float = live_param(0.45, 0.0, 4.0, "overall flow speed multiplier (0 freezes the pigment)")
+    wind_x: float = live_param(0.0, -0.5, 0.5, "uniform drift, output heights per second, rightwards")
+    wind_y: float = live_param(0.0, -0.5, 0.5, "uniform drift, output heights per second, upwards")
+    curl: float = live_param(0.35, 0.0, 1.0, "curl-noise flow speed, output heights per second")
+    curl_scale: float = live_param(2.2, 0.2, 8.0, "curl-noise cells per output height (larger = smaller eddies)")
+    curl_evolve: float = live_param(0.8, 0.0, 2.0, "how fast the curl noise changes shape, noise cells per second")
+    curl_drift: float = live_param(0.4, 0.0, 1.0, "how fast the curl-noise pattern drifts, noise cells per second")
+    vortices: int = live_param(4, 0, MAX_VORTICES, "number of drifting point vortices (alternating turn)")
+    vortex_speed: float = live_param(0.5, 0.0, 1.0, "vortex peak speed, output heights per second")
+    vortex_radius: float = live_param(0.16, 0.02, 1.0, "vortex core radius, output heights")
+    vortex_drift: float = live_param(0.3, 0.0, 1.0, "how fast the vortices wander, cycles per second")
+    relax: float = live_param(1.5, 0.0, 30.0, "per second: how fast the velocity follows the target field (impulses fade at this rate)")
+    self_advect: float = live_param(0.0, 0.0, 1.0, "how far the velocity is carried along itself (momentum; >0 wants the projection on, else shocks)")
+    project_iterations: int = live_param(0, 0, 40, "Jacobi pressure iterations of the projection (0 = off)")
+    impulse_scale: float = live_param(1.0, 0.0, 4.0, "multiplier on queued impulses' strength")
+    hue_spread: float = live_param(0.7, 0.0, 1.0, "turns of hue shift of injected content across a slow noise field (pigments of many colours)")
+    hue_scale: float = live_param(0.8, 0.1, 8.0, "hue-field noise cells per output height")
+    hue_drift: float = live_param(0.05, 0.0, 1.0, "how fast the hue field drifts and changes, noise cells per second")
     # dye
-    inject: float = _p(0.35, 0.0, 1.0, "mix of the new content into the dye per frame at 60 fps (1 = content only)")
-    inject_gate: float = _p(1.0, 0.0, 1.0, "0: inject everywhere; 1: inject only where the content is bright")
-    gate_low: float = _p(-0.01, -0.5, 1.0, "content luma above the frame's mean where the gated injection starts")
-    gate_high: float = _p(0.25, 0.01, 1.0, "content luma above the frame's mean where the gated injection is full")
-    smear: float = _p(1.0, 0.0, 1.0, "1: inject content averaged along each frame's path (no dotted trails in fast flow)")
-    decay: float = _p(0.8, 0.0, 5.0, "per second: how fast the dye fades (exp(-decay * t))")
-    fade: float = _p(0.05, 0.0, 2.0, "per second: dye value subtracted, so faint dye reaches true black (no fog)")
-    diffusion: float = _p(0.0, -0.6, 1.0, "mix of a 4-tap blur into the dye each frame; negative sharpens; 0 costs nothing")
+    inject: float = live_param(0.35, 0.0, 1.0, "mix of the new content into the dye per frame at 60 fps (1 = content only)")
+    inject_gate: float = live_param(1.0, 0.0, 1.0, "0: inject everywhere; 1: inject only where the content is bright")
+    gate_low: float = live_param(-0.01, -0.5, 1.0, "content luma above the frame's mean where the gated injection starts")
+    gate_high: float = live_param(0.25, 0.01, 1.0, "content luma above the frame's mean where the gated injection is full")
+    smear: float = live_param(1.0, 0.0, 1.0, "1: inject content averaged along each frame's path (no dotted trails in fast flow)")
+    decay: float = live_param(0.8, 0.0, 5.0, "per second: how fast the dye fades (exp(-decay * t))")
+    fade: float = live_param(0.05, 0.0, 2.0, "per second: dye value subtracted, so faint dye reaches true black (no fog)")
+    diffusion: float = live_param(0.0, -0.6, 1.0, "mix of a 4-tap blur into the dye each frame; negative sharpens; 0 costs nothing")
     # output
-    sheen: float = _p(0.3, 0.0, 1.0, "diffuse relief lighting from the dye's luma normals")
-    sheen_height: float = _p(8.0, 0.0, 40.0, "luma gradient to surface slope")
-    glint: float = _p(0.5, 0.0, 2.0, "specular glints on the relief")
-    bloom: float = _p(2.5, 0.0, 4.0, "bloom on bright points")
-    bloom_threshold: float = _p(0.1, 0.0, 1.0, "dye value above which it blooms")
-    bloom_spread: int = _p(2, 0, 5, "bloom radius: the dye mip level of the near glow (the wide one is 2 levels up)")
+    sheen: float = live_param(0.3, 0.0, 1.0, "diffuse relief lighting from the dye's luma normals")
+    sheen_height: float = live_param(8.0, 0.0, 40.0, "luma gradient to surface slope")
+    glint: float = live_param(0.5, 0.0, 2.0, "specular glints on the relief")
+    bloom: float = live_param(2.5, 0.0, 4.0, "bloom on bright points")
+    bloom_threshold: float = live_param(0.1, 0.0, 1.0, "dye value above which it blooms")
+    bloom_spread: int = live_param(2, 0, 5, "bloom radius: the dye mip level of the near glow (the wide one is 2 levels up)")
 
     def clamped(self) -> "PigmentParams":
         return clamp_params(self)
@@ -353,8 +348,3 @@ class PigmentFlow:
             t.release()
         for s in (self.dye_pass, self.output_pass):
             s.release()
-
-
-def describe_params() -> list[tuple[str, object, tuple, str]]:
-    """(name, default, (lo, hi), doc) of every PigmentParams field: what a schema section needs."""
-    return [(f.name, f.default, f.metadata["range"], f.metadata["doc"]) for f in fields(PigmentParams)]

@@ -13,7 +13,7 @@ from installation.render.shaders import ShaderLibrary
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float64)
 
 
-def _p(default, lo, hi, doc):
+def live_param(default, lo, hi, doc):
     """A live parameter: its default, range and one line saying what it does (ready for the schema)."""
     return field(default=default, metadata={"range": (lo, hi), "doc": doc})
 
@@ -22,20 +22,20 @@ def _p(default, lo, hi, doc):
 class ToneParams:
     """Filmic tone and colour (shaders/common/tone.glsl). Defaults tuned on the Hubble model (issue 13)."""
 
-    exposure: float = _p(-0.3, -4.0, 4.0, "exposure in stops, before the curve")
-    black: float = _p(0.06, 0.0, 1.0, "black point: brightest-channel value (after exposure) that maps to black; faint fog below it vanishes")
-    knee: float = _p(0.08, 0.002, 1.0, "black knee of the log toe: smaller lifts faint structure more")
-    white: float = _p(1.0, 0.25, 16.0, "brightest-channel value (after exposure) the curve maps to 1 before the shoulder")
-    shoulder: float = _p(0.8, 0.5, 1.0, "where the tanh shoulder starts rolling highlights off (1 = none)")
-    saturation: float = _p(1.6, 0.0, 3.0, "saturation about Rec.709 luma (1 = unchanged)")
-    hue: float = _p(0.0, -0.5, 0.5, "hue rotation about the grey axis, in turns")
-    palette: float = _p(0.4, 0.0, 1.0, "how much the shadow/highlight tints colour the image")
-    shadow_r: float = _p(0.5, 0.0, 2.0, "shadow tint, red")
-    shadow_g: float = _p(0.7, 0.0, 2.0, "shadow tint, green")
-    shadow_b: float = _p(1.6, 0.0, 2.0, "shadow tint, blue")
-    highlight_r: float = _p(1.5, 0.0, 2.0, "highlight tint, red")
-    highlight_g: float = _p(1.0, 0.0, 2.0, "highlight tint, green")
-    highlight_b: float = _p(0.6, 0.0, 2.0, "highlight tint, blue")
+    exposure: float = live_param(-0.3, -4.0, 4.0, "exposure in stops, before the curve")
+    black: float = live_param(0.06, 0.0, 1.0, "black point: brightest-channel value (after exposure) that maps to black; faint fog below it vanishes")
+    knee: float = live_param(0.08, 0.002, 1.0, "black knee of the log toe: smaller lifts faint structure more")
+    white: float = live_param(1.0, 0.25, 16.0, "brightest-channel value (after exposure) the curve maps to 1 before the shoulder")
+    shoulder: float = live_param(0.8, 0.5, 1.0, "where the tanh shoulder starts rolling highlights off (1 = none)")
+    saturation: float = live_param(1.6, 0.0, 3.0, "saturation about Rec.709 luma (1 = unchanged)")
+    hue: float = live_param(0.0, -0.5, 0.5, "hue rotation about the grey axis, in turns")
+    palette: float = live_param(0.4, 0.0, 1.0, "how much the shadow/highlight tints colour the image")
+    shadow_r: float = live_param(0.5, 0.0, 2.0, "shadow tint, red")
+    shadow_g: float = live_param(0.7, 0.0, 2.0, "shadow tint, green")
+    shadow_b: float = live_param(1.6, 0.0, 2.0, "shadow tint, blue")
+    highlight_r: float = live_param(1.5, 0.0, 2.0, "highlight tint, red")
+    highlight_g: float = live_param(1.0, 0.0, 2.0, "highlight tint, green")
+    highlight_b: float = live_param(0.6, 0.0, 2.0, "highlight tint, blue")
 
     def clamped(self) -> "ToneParams":
         """A copy with every field inside its range."""
@@ -77,11 +77,6 @@ def params_from(params_cls, values):
     whose values are all floats): integer fields rounded."""
     return params_cls(**{f.name: (int(round(getattr(values, f.name))) if isinstance(f.default, int) else float(getattr(values, f.name)))
                          for f in fields(params_cls)})
-
-
-def describe(params_cls) -> list[tuple[str, object, tuple, str]]:
-    """(name, default, (lo, hi), doc) for every field: what a schema section needs."""
-    return [(f.name, f.default, f.metadata["range"], f.metadata["doc"]) for f in fields(params_cls)]
 
 
 def tone_curve(v: np.ndarray, knee: float, white: float, shoulder: float) -> np.ndarray:
