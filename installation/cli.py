@@ -117,7 +117,8 @@ def _report(stats, what: str) -> None:
 @click.option("--seconds", type=float, help="Stop after this many seconds (default: run until Esc or the window closes).")
 @click.option("--osc-port", type=int, help="Listen for OSC on this port instead of the show file's.")
 @click.option("--query-port", type=click.IntRange(0, 65535),
-              help="Serve OSCQuery (the parameter tree over HTTP) on this port (default: osc.query_port, else the OSC port + 1).")
+              help="Serve OSCQuery (the parameter tree over HTTP) on this port (default: osc.query_port, else the OSC port + 1, "
+                   "skipped with a warning when that one is taken).")
 @click.option("--midi", "midi_port", metavar="PORT",
               help="Open this MIDI input (a name from `installation midi --list`) for the show's [[midi]] mappings and MIDI learn.")
 @click.option("--headless", is_flag=True, help="Run the live loop without a window (EGL), e.g. for soak tests.")

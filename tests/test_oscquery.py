@@ -131,6 +131,33 @@ def test_a_taken_query_port_is_one_line_naming_the_port():
                        query_port=taken)
 
 
+def test_a_taken_default_query_port_warns_in_one_line_and_osc_plays_on(caplog):
+    port = _free_udp_pair()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port + 1))
+        busy.listen()
+        cfg = validate_show({"osc": {"port": port, "advertise": False}})
+        with caplog.at_level("WARNING", logger="installation.control.wiring"):
+            control = OscControl(cfg, ControlSink(Params(cfg), post=lambda *a: True), status=lambda: {}, port=None)
+        try:
+            assert control.query is None and control.server.port == port
+            warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+            assert len(warnings) == 1 and f"cannot listen on 127.0.0.1:{port + 1}" in warnings[0]
+            assert "\n" not in warnings[0] and "without OSCQuery" in warnings[0]
+        finally:
+            control.stop()
+
+
+def test_a_taken_query_port_chosen_in_the_show_file_stops_the_start():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        cfg = validate_show({"osc": {"advertise": False, "query_port": taken}})
+        with pytest.raises(OSError, match=rf"OSCQuery: cannot listen on 127.0.0.1:{taken}"):
+            OscControl(cfg, ControlSink(Params(cfg), post=lambda *a: True), status=lambda: {}, port=0)
+
+
 def test_the_tree_is_advertised_over_mdns_on_loopback():
     zeroconf = pytest.importorskip("zeroconf")
     try:

@@ -27,13 +27,19 @@ class OscControl:
 
         self.server = OscServer(cfg.osc, sink, status, port_override=port).start()  # logs where it listens
         self.query = None
+        if query_port is None:
+            query_port = cfg.osc.query_port
+        chosen = query_port is not None  # a port someone asked for must be had; the default need not
+        if not chosen:  # beside OSC; with OSC on any free port, the query one is too
+            query_port = 0 if self.server.requested_port == 0 else self.server.port + 1
         try:
-            if query_port is None:
-                query_port = cfg.osc.query_port
-            if query_port is None:  # beside OSC; with OSC on any free port, the query one is too
-                query_port = 0 if self.server.requested_port == 0 else self.server.port + 1
             self.query = OscQueryServer(sink, cfg.osc.host, query_port, self.server.port, cfg.osc.allow,
                                         name=cfg.show.name, advertise=cfg.osc.advertise).start()
+        except OSError as e:
+            if chosen:
+                self.server.stop()
+                raise
+            log.warning("%s; playing on without OSCQuery", e.strerror)
         except BaseException:
             self.server.stop()
             raise
