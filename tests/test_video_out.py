@@ -75,6 +75,8 @@ class _NdiReceiver:
 
 def test_a_live_show_is_received_as_an_ndi_source_on_loopback(tmp_path):
     ndi = pytest.importorskip("NDIlib", reason="ndi-python is not installed (pip install 'installation[rig]')")
+    if not ndi.initialize():
+        pytest.skip("the NDI runtime does not start on this machine")
     name = f"rigtest-{uuid.uuid4().hex[:8]}"
     cfg = load_show(write_show(tmp_path), ["warp.swirl=2.0"])
     shown: list[np.ndarray] = []

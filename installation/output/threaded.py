@@ -67,6 +67,9 @@ class ThreadedOutput:
             self._closing = True
             self._ready.notify()
         self._thread.join(timeout=5.0)
+        if self._thread.is_alive():  # a send stuck in the library: closing under it could crash the process
+            log.warning("%s output: a send is still stuck after 5 s; left open", self.name)
+            return
         try:
             self.target.close()
         except Exception as e:  # closing must not stop the rest of the show's clean-up
