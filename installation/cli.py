@@ -117,17 +117,23 @@ def _report(stats, what: str) -> None:
 @click.option("--seconds", type=float, help="Stop after this many seconds (default: run until Esc or the window closes).")
 @click.option("--osc-port", type=int, help="Listen for OSC on this port instead of the show file's.")
 @click.option("--query-port", type=click.IntRange(0, 65535),
-              help="Serve OSCQuery (the parameter tree over HTTP) on this port (default: osc.query_port, else the OSC port + 1).")
+              help="Serve OSCQuery (the parameter tree over HTTP) on this port (default: osc.query_port, else the OSC port + 1, "
+                   "skipped with a warning when that one is taken).")
 @click.option("--midi", "midi_port", metavar="PORT",
               help="Open this MIDI input (a name from `installation midi --list`) for the show's [[midi]] mappings and MIDI learn.")
+@click.option("--ndi", metavar="NAME", help="Send every displayed frame as the NDI source NAME (default: output.ndi; needs ndi-python).")
+@click.option("--virtual-camera", is_flag=True,
+              help="Send every displayed frame to a virtual camera (v4l2loopback on Linux, OBS elsewhere; needs pyvirtualcam).")
+@click.option("--link", is_flag=True,
+              help="Join the Ableton Link session: its tempo and beat drive the beat features (needs LinkPython-extern).")
 @click.option("--headless", is_flag=True, help="Run the live loop without a window (EGL), e.g. for soak tests.")
 @click.option("--fallback-seconds", default=20.0, show_default=True,
               help="Without a display, render this many seconds to a file instead of playing.")
 @click.option("--gallery", is_flag=True,
               help="Unattended: Esc must be pressed twice within 2 s, errors never reach the screen.")
 @verbose_option
-def play(show_file, overrides, fullscreen, monitor, record, seconds, osc_port, query_port, midi_port, headless,
-         fallback_seconds, gallery, verbose):
+def play(show_file, overrides, fullscreen, monitor, record, seconds, osc_port, query_port, midi_port, ndi,
+         virtual_camera, link, headless, fallback_seconds, gallery, verbose):
     """Play SHOW live in a window (fullscreen with --fullscreen).
 
     Keys: F fullscreen, R record on/off, Space / Backspace next / previous keyframe,
@@ -151,7 +157,8 @@ def play(show_file, overrides, fullscreen, monitor, record, seconds, osc_port, q
         _report(stats, "render")
         return
     opts = ShowOptions(headless=headless, fullscreen=fullscreen, monitor=monitor, record=record, osc_port=osc_port,
-                       query_port=query_port, midi_port=midi_port, gallery=gallery)
+                       query_port=query_port, midi_port=midi_port, gallery=gallery, ndi=ndi,
+                       virtual_camera=virtual_camera, link=link)
     stats = _run_show(show_file, overrides, options=opts, seconds=seconds)
     _report(stats, "play")
 

@@ -225,6 +225,18 @@ class AudioSection(Section):
     onset_kick: float = live(0.0, 0.0, 8.0, "How far each onset kicks w along the next PCA direction (fades quickly).")
 
 
+class LinkSection(Section):
+    enabled: bool = Field(False, description="Join the Ableton Link session (also `play --link`): its tempo and beat drive the audio.tempo / audio.beat features.")
+    tempo: float = Field(120.0, ge=20.0, le=999.0, description="The tempo (bpm) this show proposes when it is alone; a session it joins keeps its own.")
+    quantum: float = Field(4.0, gt=0.0, le=64.0, description="Beats per bar, for phase alignment with the other peers.")
+
+
+class OutputSection(Section):
+    ndi: str = Field("", max_length=200, description="Send every displayed frame as this NDI source (also `play --ndi NAME`; empty: no NDI).")
+    virtual_camera: bool = Field(False, description="Send every displayed frame to a virtual camera (also `play --virtual-camera`; v4l2loopback on Linux, OBS elsewhere).")
+    virtual_camera_device: str | None = Field(None, description="The v4l2loopback device, e.g. '/dev/video10' (None: the first one found).")
+
+
 class Mapping(Section):
     source: str = Field(..., description="A feature ('audio.rms', 'audio.band3', 'audio.onset', 'audio.beat') or an OSC input ('osc.fader1').")
     target: str = Field(..., description="A live parameter, 'section.name' (e.g. 'latent.speed').")
@@ -324,6 +336,8 @@ class ShowConfig(Section):
     osc: OscSection = Field(default_factory=OscSection, description="OSC control.")
     audio: AudioSection = Field(default_factory=AudioSection, description="Audio analysis.")
     mappings: list[Mapping] = Field([], max_length=MAX_ENTRIES, description="Feature -> parameter mappings.")
+    link: LinkSection = Field(default_factory=LinkSection, description="Ableton Link (control/link.py).")
+    output: OutputSection = Field(default_factory=OutputSection, description="Video out to other software: NDI, a virtual camera (output/).")
     record: RecordSection = Field(default_factory=RecordSection, description="Recording.")
     gallery: GallerySection = Field(default_factory=GallerySection, description="Unattended operation.")
     scenes: dict[str, Scene] = Field({}, max_length=MAX_ENTRIES, description="Named looks: [scenes.<name>] with parameter values, seeds, mappings.")

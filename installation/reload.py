@@ -22,6 +22,8 @@ RESTART_ONLY = {
     "audio": ("enabled", "device", "samplerate", "blocksize", "bands"),
     "dream": ("net", "weights", "layer", "resolution", "octaves", "steps_per_frame"),
     "pigment": ("enabled",),  # the chain is built with or without the pigment flow
+    "link": None,
+    "output": None,
 }
 
 

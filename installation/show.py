@@ -23,6 +23,7 @@ from installation.config import Scene, ShowConfig
 from installation.guard import Guard
 from installation.handlers import handler_table
 from installation.live import Frame
+from installation.outputs import Outputs
 from installation.params import Params
 from installation.recording import Recording
 from installation.reload import HotReload, upkeep
@@ -63,6 +64,7 @@ class Show:
         self.reloader = HotReload(Path(show_path) if show_path is not None else None, opt.overrides, self.stats)
         self.dream_on = cfg.dream.enabled
         self.recording = Recording(cfg, self.stats, offline=opt.offline, audio_file=opt.audio_file)
+        self.outputs = Outputs(self.recording, self.guard)  # the recording, NDI, the virtual camera
         self.controls = self.window = self.chain = self.worker = None
 
         # Everything that can fail on bad input fails here, before the first frame.
@@ -91,7 +93,8 @@ class Show:
             # Before the recording: a bad mapping or audio file leaves no empty file behind.
             self.controls = Controls(cfg, self.sink, offline=opt.offline, status=self.status,
                                      osc_port=opt.osc_port, audio_file=opt.audio_file, query_port=opt.query_port,
-                                     midi_port=opt.midi_port)
+                                     midi_port=opt.midi_port, link=opt.link)
+            self.outputs.open(cfg, opt)
             self.handlers = handler_table(self)
             if opt.record is not None:
                 self.recording.start(opt.record)
@@ -230,16 +233,7 @@ class Show:
                 tex = self.guard("render", self.chain.render, p, t, mix)
                 if tex is not None:  # else nothing is presented: the last good frame stays up
                     self.guard("present", self.window.present, tex)
-                if self.recording.active or on_frame is not None:
-                    # RGBA: a plain copy out of GL (an RGB read repacks every pixel, ~10x slower)
-                    pixels = self.guard("read", self.chain.read_rgba)
-                    if pixels is not None:
-                        if self.recording.active:
-                            self.guard("record", self.recording.write, pixels)
-                        if on_frame is not None:
-                            on_frame(k, pixels[..., :3])
-                if self.recording.failed:
-                    self.guard("record", self.recording.drop_failed)
+                if not self.outputs.write(k, self.chain.read_rgba, on_frame):  # the recording failed
                     self.stop_requested |= offline  # a render without its file has nothing left to do
                 if not offline:
                     now = time.perf_counter()
@@ -275,7 +269,8 @@ class Show:
 
     def close(self) -> ShowStats:
         """Stop everything; the recording is always finalised. Safe on a half-built show."""
-        for part, what in ((self.controls, "the controls"), (self.worker, "the content worker")):
+        parts = ((self.controls, "the controls"), (self.outputs, "the video outputs"), (self.worker, "the content worker"))
+        for part, what in parts:
             try:
                 if part is not None:
                     part.stop()

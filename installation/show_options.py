@@ -16,6 +16,9 @@ class ShowOptions:
     osc_port: int | None = None  # overrides the show file's port (0: any free port)
     query_port: int | None = None  # overrides osc.query_port (OSCQuery HTTP; 0: any free port)
     midi_port: str | None = None  # a MIDI input port name: [[midi]] mappings and MIDI learn
+    link: bool = False  # join Ableton Link (also the show file's link.enabled)
+    ndi: str | None = None  # overrides output.ndi: send every displayed frame as this NDI source
+    virtual_camera: bool = False  # also the show file's output.virtual_camera
     audio_file: Path | None = None
     gallery: bool = False  # also on when the show file's gallery.enabled is
     progress: bool = False  # a progress bar (offline renders)

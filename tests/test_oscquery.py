@@ -120,15 +120,34 @@ def test_the_query_port_defaults_to_the_osc_port_plus_one():
         control.stop()
 
 
-def test_a_taken_query_port_is_one_line_naming_the_port():
+@pytest.mark.parametrize("chosen_in", ["--query-port", "osc.query_port"])
+def test_a_taken_chosen_query_port_stops_the_start_in_one_line_naming_the_port(chosen_in):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        cfg = validate_show({"osc": {"advertise": False}})
+        in_file = chosen_in == "osc.query_port"
+        cfg = validate_show({"osc": {"advertise": False, **({"query_port": taken} if in_file else {})}})
         with pytest.raises(OSError, match=rf"OSCQuery: cannot listen on 127.0.0.1:{taken}.*--query-port"):
             OscControl(cfg, ControlSink(Params(cfg), post=lambda *a: True), status=lambda: {}, port=0,
-                       query_port=taken)
+                       query_port=None if in_file else taken)
+
+
+def test_a_taken_default_query_port_warns_in_one_line_and_osc_plays_on(caplog):
+    port = _free_udp_pair()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port + 1))
+        busy.listen()
+        cfg = validate_show({"osc": {"port": port, "advertise": False}})
+        with caplog.at_level("WARNING", logger="installation.control.wiring"):
+            control = OscControl(cfg, ControlSink(Params(cfg), post=lambda *a: True), status=lambda: {}, port=None)
+        try:
+            assert control.query is None and control.server.port == port
+            warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+            assert len(warnings) == 1 and f"cannot listen on 127.0.0.1:{port + 1}" in warnings[0]
+            assert "\n" not in warnings[0] and "without OSCQuery" in warnings[0]
+        finally:
+            control.stop()
 
 
 def test_the_tree_is_advertised_over_mdns_on_loopback():

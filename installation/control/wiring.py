@@ -1,4 +1,5 @@
-"""The show's inputs as one part: OSC (+ OSCQuery), MIDI and audio (features -> mappings -> live parameters).
+"""The show's inputs as one part: OSC (+ OSCQuery), MIDI, audio and Ableton Link (features -> mappings
+-> live parameters).
 
 Controls see a ControlSink, never the show: OSC sets parameters and posts actions; audio
 publishes its features (the latent director reads them each frame) and its mappings set
@@ -27,13 +28,19 @@ class OscControl:
 
         self.server = OscServer(cfg.osc, sink, status, port_override=port).start()  # logs where it listens
         self.query = None
+        if query_port is None:
+            query_port = cfg.osc.query_port
+        chosen = query_port is not None  # a port someone asked for must be had; the default need not
+        if not chosen:  # beside OSC; with OSC on any free port, the query one is too
+            query_port = 0 if self.server.requested_port == 0 else self.server.port + 1
         try:
-            if query_port is None:
-                query_port = cfg.osc.query_port
-            if query_port is None:  # beside OSC; with OSC on any free port, the query one is too
-                query_port = 0 if self.server.requested_port == 0 else self.server.port + 1
             self.query = OscQueryServer(sink, cfg.osc.host, query_port, self.server.port, cfg.osc.allow,
                                         name=cfg.show.name, advertise=cfg.osc.advertise).start()
+        except OSError as e:
+            if chosen:
+                self.server.stop()
+                raise
+            log.warning("%s; playing on without OSCQuery", e.strerror)
         except BaseException:
             self.server.stop()
             raise
@@ -51,14 +58,17 @@ class OscControl:
 
 class AudioControl:
     """Features from live input or, for offline renders, from a file frame by frame; then
-    mappings -> parameters. The features go to the sink for the latent director."""
+    mappings -> parameters. The features go to the sink for the latent director. Link's beat
+    features go on top of the analyser's where Link leads (control/link.py)."""
 
-    def __init__(self, cfg: ShowConfig, sink: ControlSink, osc: OscControl | None, audio_file: Path | None = None):
+    def __init__(self, cfg: ShowConfig, sink: ControlSink, osc: OscControl | None, audio_file: Path | None = None,
+                 link=None):
         from installation.control.audio import FileAudioInput, LiveAudioFeatures, feature_names
         from installation.control.mappings import MappingEngine
 
         self.sink = sink
         self.osc = osc
+        self.link = link
         self.fps = cfg.show.fps
         self.track = None
         self.live = None
@@ -78,6 +88,8 @@ class AudioControl:
             feats = self.track.features_at(self.frame, self.fps, gain)
         elif self.live is not None:
             feats = self.live.update(gain)
+        if self.link is not None:
+            feats = self.link.over(feats)
         if self.osc is not None:
             feats = {**feats, **self.osc.inputs()}
         return feats
@@ -148,19 +160,23 @@ class Controls:
 
     def __init__(self, cfg: ShowConfig, sink: ControlSink, *, offline: bool, status: Callable[[], dict],
                  osc_port: int | None = None, audio_file: Path | None = None, query_port: int | None = None,
-                 midi_port: str | None = None):
+                 midi_port: str | None = None, link: bool = False):
         self.cfg = cfg
         self.sink = sink
         self.audio_file = audio_file
         self.osc = OscControl(cfg, sink, status, osc_port, query_port) if cfg.osc.enabled and not offline else None
         self.audio: AudioControl | None = None
-        self.midi = None
+        self.midi = self.link = None
         self.mappings = list(cfg.mappings)
         try:
             check_mappings(cfg, sink)
             self.midi = MidiControl(cfg, sink, None if offline else midi_port)  # no MIDI steers a frame-exact render
-            if cfg.audio.enabled or audio_file is not None or _all_mappings(cfg):
-                self.audio = AudioControl(cfg, sink, self.osc, audio_file)
+            if (cfg.link.enabled or link) and not offline:  # nor Link
+                from installation.control.link import LinkClock
+
+                self.link = LinkClock(cfg.link)
+            if cfg.audio.enabled or audio_file is not None or _all_mappings(cfg) or self.link is not None:
+                self.audio = AudioControl(cfg, sink, self.osc, audio_file, self.link)
         except BaseException:
             self.stop()
             raise
@@ -186,7 +202,7 @@ class Controls:
         if self.audio is None:
             if not mappings:
                 return
-            self.audio = AudioControl(self.cfg, self.sink, self.osc, self.audio_file)
+            self.audio = AudioControl(self.cfg, self.sink, self.osc, self.audio_file, self.link)
         self.audio.set_mappings(mappings)
         self.mappings = list(mappings)
 
@@ -201,7 +217,7 @@ class Controls:
             log.warning("MIDI learn: no MIDI input open (play --midi PORT; `installation midi --list` names them)")
 
     def stop(self) -> None:
-        for part in (self.osc, self.audio, self.midi):
+        for part in (self.osc, self.audio, self.midi, self.link):
             try:
                 if part is not None:
                     part.stop()
