@@ -9,13 +9,16 @@ import math
 import numpy as np
 import pytest
 import torch
+from _audio_files import write_wav
+from _tiny_show import write_show
 
 from installation.beat_lock import HANDOVER_SECONDS, BeatLock
-from installation.config import validate_show
+from installation.config import load_show, validate_show
 from installation.latent import LatentTrajectory
 from installation.latent_director import LatentDirector
 from installation.live import Frame
 from installation.models.checkpoint import random_generator
+from installation.show import Show, ShowOptions
 
 FPS = 30.0
 DT = 1.0 / FPS
@@ -180,12 +183,6 @@ def test_the_director_at_0_ignores_the_beat(G):
 
 
 def test_a_render_of_a_click_track_lands_keyframes_on_the_clicks(tmp_path):
-    from _audio_files import write_wav
-    from _tiny_show import write_show
-
-    from installation.config import load_show
-    from installation.show import Show, ShowOptions
-
     sr, fps, bpm, first = 22050, 20, 120.0, 0.3
     clicks = np.zeros(sr * 9, np.float32)
     times = np.arange(first, 9.0, 60.0 / bpm)
