@@ -111,6 +111,7 @@ class LatentSection(Section):
     speed: float = live(1.0, 0.0, 8.0, "Multiplier on the travel speed; 0 holds the current image.")
     truncation: float = live(0.7, 0.0, 1.5, "Truncation psi: 0 is the average image, 1 the full variety.")
     walk_step: float = live(0.35, 0.0, 2.0, "Random-walk mode: how far the walk wanders per keyframe interval.")
+    beats_per_keyframe: float = live(0.0, 0.0, 64.0, "While a tempo is known (audio or Link): a keyframe every this many beats, arriving on a beat; speed is then ignored (0: off).", smoothing=0.0)
 
 
 class CrossfadeSection(Section):

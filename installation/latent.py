@@ -301,6 +301,11 @@ class LatentTrajectory:
             return  # hold on the jumped-to keyframe while the crossfade runs
         self._set_position(self._position + speed * dt / self.seconds_per_keyframe + extra)
 
+    @property
+    def pending_push(self) -> float:
+        """Travel (keyframes) the pushes given so far will still add: where a push lands."""
+        return self._impulse_velocity * self.push_decay_seconds
+
     def push(self, amount: float) -> None:
         """An impulse along the path: `amount` keyframes of extra travel, delivered with an
         exponential decay (time constant push_decay_seconds). Independent of speed."""

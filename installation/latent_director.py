@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from installation.beat_lock import BeatLock
 from installation.config import Scene, ShowConfig
 from installation.latent import LatentTrajectory, smoothstep
 from installation.latent_noise import KeyframeNoise, NoiseDirector, noise_resolutions
@@ -36,6 +37,7 @@ class LatentDirector:
         self._fade = [0.0, 0.0]
         self.last_w: torch.Tensor | None = None  # [1, num_ws, w_dim] the newest w asked for
         self._modulation = None  # audio -> W (PCA directions), made when first asked for
+        self.beat_lock = BeatLock()  # latent.beats_per_keyframe: keyframes arrive on the beat
         # model.noise = "keyframe": per-keyframe noise maps that travel with the path.
         self.noise = (NoiseDirector(KeyframeNoise(noise_resolutions(G.synthesis), cfg.show.seed, device))
                       if cfg.model.noise == "keyframe" else None)
@@ -146,7 +148,10 @@ class LatentDirector:
         self._modulate(p, features or {}, dt)
         trajectory = self.trajectory
         trajectory.walk_step = p.latent.walk_step
-        trajectory.advance(dt, p.latent.speed)
+        speed = self.beat_lock.speed(features or {}, dt, beats_per_keyframe=p.latent.beats_per_keyframe,
+                                     speed=p.latent.speed, position=trajectory.position + trajectory.pending_push,
+                                     seconds_per_keyframe=trajectory.seconds_per_keyframe)
+        trajectory.advance(dt, speed)
         with torch.no_grad():
             w = trajectory.w(p.latent.truncation)  # [1, num_ws, w_dim]
         if self._fade_from is not None:  # keyframes changed: crossfade in W
