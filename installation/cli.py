@@ -125,9 +125,12 @@ def _report(stats, what: str) -> None:
               help="Without a display, render this many seconds to a file instead of playing.")
 @click.option("--gallery", is_flag=True,
               help="Unattended: Esc must be pressed twice within 2 s, errors never reach the screen.")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Log the performance (every control change, with its frame) to this JSON-lines file, "
+                   "to render it again offline at any size: `render SHOW --replay FILE`.")
 @verbose_option
 def play(show_file, overrides, fullscreen, monitor, record, seconds, osc_port, query_port, midi_port, headless,
-         fallback_seconds, gallery, verbose):
+         fallback_seconds, gallery, log_path, verbose):
     """Play SHOW live in a window (fullscreen with --fullscreen).
 
     Keys: F fullscreen, R record on/off, Space / Backspace next / previous keyframe,
@@ -141,17 +144,20 @@ def play(show_file, overrides, fullscreen, monitor, record, seconds, osc_port, q
     from installation.render.window import has_display
     from installation.show import ShowOptions
 
+    if log_path is not None:
+        _make_out_folder(log_path, "--log")
     if not headless and not has_display():
         out = Path("renders") / f"{show_file.stem}.mp4"
         out.parent.mkdir(parents=True, exist_ok=True)
         click.echo(f"No display found (DISPLAY is not set or no screen answers): rendering "
-                   f"{fallback_seconds:g} s of '{cfg.show.name}' to {out} instead.")
+                   f"{fallback_seconds:g} s of '{cfg.show.name}' to {out} instead"
+                   + (" (an offline render has no performance to --log)." if log_path else "."))
         opts = ShowOptions(headless=True, offline=True, record=out, progress=True)
         stats = _run_show(show_file, overrides, options=opts, seconds=seconds or fallback_seconds)
         _report(stats, "render")
         return
     opts = ShowOptions(headless=headless, fullscreen=fullscreen, monitor=monitor, record=record, osc_port=osc_port,
-                       query_port=query_port, midi_port=midi_port, gallery=gallery)
+                       query_port=query_port, midi_port=midi_port, gallery=gallery, log=log_path)
     stats = _run_show(show_file, overrides, options=opts, seconds=seconds)
     _report(stats, "play")
 
@@ -197,19 +203,30 @@ def monitors():
 @show_argument
 @set_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output mp4 (H.264).")
-@click.option("--seconds", type=float, default=10.0, show_default=True, help="Length of the render.")
+@click.option("--seconds", type=float, help="Length of the render (default 10; with --replay the performance's).")
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Drive the show's audio mappings from this file and mux it into the video.")
+              help="Drive the show's audio mappings from this file and mux it into the video "
+                   "(with --replay: only mux it; the logged features drive the picture).")
+@click.option("--replay", type=click.Path(dir_okay=False, path_type=Path),
+              help="Render this performance (a `play --log` file) as it was played, frame for frame; "
+                   "--set show.width=3840 --set show.height=2160 renders it at that size.")
 @verbose_option
-def render(show_file, overrides, out, seconds, audio, verbose):
+def render(show_file, overrides, out, seconds, audio, replay, verbose):
     """Render SHOW offline and headless to an mp4, frame-exact: frame k is the show at
-    time k / fps, so two renders of the same show are identical."""
+    time k / fps, so two renders of the same show are identical. With --replay, a performance
+    logged by `play --log` instead: the same frames as it was played live."""
     _setup_logging(verbose)
-    _load_show_or_fail(show_file, overrides)
+    perf = None
+    if replay is None:
+        _load_show_or_fail(show_file, overrides)
+    else:
+        perf = _read_performance_or_fail(replay, show_file, overrides, seconds)
     from installation.show import ShowOptions
 
     _make_out_folder(out, "--out")
-    opts = ShowOptions(headless=True, offline=True, record=out, audio_file=audio, progress=True)
+    opts = ShowOptions(headless=True, offline=True, record=out, audio_file=audio or (perf and perf.audio_file),
+                       progress=True, replay=perf)
+    seconds = 10.0 if seconds is None else seconds
     stats = _run_show(show_file, overrides, options=opts, seconds=seconds)
     _report(stats, "render")
     if stats.record_error is not None:
@@ -218,6 +235,23 @@ def render(show_file, overrides, out, seconds, audio, verbose):
         click.echo(f"render interrupted by signal {stats.interrupted_by}: kept {stats.recorded} frames "
                    f"in {out}", err=True)
         sys.exit(128 + stats.interrupted_by)
+
+
+def _read_performance_or_fail(path, show_file, overrides, seconds):
+    from installation.config import ShowConfigError
+    from installation.performance import PerformanceError, read_performance
+
+    if seconds is not None:
+        raise UserError("--seconds: a replay is as long as the performance; leave --seconds out")
+    try:
+        perf = read_performance(path)
+        perf.config(show_file, tuple(overrides))  # the overrides apply; fps and seed stay
+    except (PerformanceError, ShowConfigError) as e:
+        raise UserError(str(e)) from None
+    if show_file.is_file() and show_file.read_text(encoding="utf-8", errors="replace") != perf.show_text:
+        click.echo(f"note: {show_file} differs from the show file this performance was played with; "
+                   "replaying the logged version", err=True)
+    return perf
 
 
 # --- training: dataset, train, metrics, project (installation/train, installation/project.py) ---

@@ -389,8 +389,8 @@ def _apply_override(data: dict, path: list[str], value: Any) -> None:
 MAX_SHOW_BYTES = 1 << 20
 
 
-def parse_show_text(path: Path) -> dict:
-    """The TOML of a show file; ShowConfigError naming the file if it is too big, not UTF-8 or not TOML."""
+def read_show_text(path: Path) -> str:
+    """A show file's text; ShowConfigError naming the file if it is too big or not UTF-8."""
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_SHOW_BYTES + 1)
@@ -404,6 +404,14 @@ def parse_show_text(path: Path) -> dict:
     except UnicodeDecodeError as e:
         raise ShowConfigError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
                               "save the show file as UTF-8") from None
+    return text
+
+
+def parse_show_text(path: Path, text: str | None = None) -> dict:
+    """The TOML of a show file (or of `text`, read from it earlier); ShowConfigError naming the
+    file if it is too big, not UTF-8 or not TOML."""
+    if text is None:
+        text = read_show_text(path)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -412,14 +420,16 @@ def parse_show_text(path: Path) -> dict:
         raise ShowConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
 
 
-def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, reload: bool = False) -> ShowConfig:
+def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, reload: bool = False,
+              text: str | None = None) -> ShowConfig:
     """Read, override and validate a show file. Raises ShowConfigError naming file and key.
     reload=True (a running show reads its file again): an empty file is an error, not the
-    defaults; editors empty a file for a moment while they save it."""
+    defaults; editors empty a file for a moment while they save it. `text`: the file's text as
+    read before (a hot reload, a performance log); the file itself is then not read."""
     path = Path(path)
-    if not path.is_file():
+    if text is None and not path.is_file():
         raise ShowConfigError(f"{path}: show file not found")
-    data = parse_show_text(path)
+    data = parse_show_text(path, text)
     if reload and not data:
         raise ShowConfigError(f"{path}: the show file is empty (being saved?); the running show stays as it is")
     for text in overrides:

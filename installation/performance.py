@@ -1,0 +1,429 @@
+"""Perform live, re-render offline: `play --log FILE` writes what the live loop did that is not
+fixed by the show file, frame by frame; `render SHOW --replay FILE` plays it back offline,
+frame-exact, at any size.
+
+A live frame depends on more than the show file and its seed: the wall clock (t, dt), every
+parameter written by OSC, MIDI, OSCQuery, keys, cues and mappings, the audio features, the
+actions run (keys, OSC, cues), hot-reloaded show files, and when each content frame arrived
+from the worker thread (and from which earlier frame's request it was made). The log keeps
+exactly these; the replay runs the offline path on the logged clock, restores the parameter
+state at each snapshot, publishes the logged features, runs the logged actions and reloads at
+the same frames, and makes each content frame synchronously from the request of the frame it
+came from, pushing it at the frame it arrived: the crossfade then follows from the same times.
+
+The log is JSON lines: a header (format, version, the show file's text and path, the overrides,
+seed, size, fps, installation version), then one line per frame with its time and only what
+changed, flushed as it is written (a crash keeps what was written), and a closing line.
+A frame line: k (index), t (seconds), and where something happened
+  a   events run on the frame loop in order: [action, [args]] (a reload: ["reload_show", [text]])
+  pt, po, pc  parameter targets, offsets and jumped (unsmoothed) values that changed
+  f, f-  audio / OSC-input features that changed, and those that went away
+  c   the frames whose content requests were made since the last one, in order; the last one shows now
+Shader files edited during a performance and live audio are not in the log (README).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+from installation import __version__
+from installation.clock import FrameClock
+
+log = logging.getLogger(__name__)
+
+FORMAT = "installation-performance"
+VERSION = 1
+# Actions that change nothing in the picture (or, for reload_show, whose effect is logged as
+# the text it applied: a reload that came too soon or failed changed nothing).
+NOT_REPLAYED = frozenset({"record_start", "record_stop", "record_toggle", "fullscreen", "screenshot", "quit",
+                          "midi_learn", "reload_show"})
+MAX_HEADER_CHARS = 8 << 20  # a show file is at most 1 MB; JSON escaping may grow it
+MAX_PENDING_REQUESTS = 4096  # live: requests remembered while the worker has not made them
+
+
+class PerformanceError(ValueError):
+    """A log that cannot be replayed; the message is one line naming the file."""
+
+
+class Tape:
+    """Neither logging nor replaying: the live loop's worker hand-over, or offline one content
+    frame per output frame. The performance log and the replay below change what they need."""
+
+    replaying = False
+
+    def __init__(self, offline: bool):
+        self.offline = offline
+
+    @property
+    def live_timing(self) -> bool:
+        """Content arrives when the worker has it, the recording follows the clock."""
+        return not self.offline
+
+    def make_clock(self, fps: float, wake) -> FrameClock:
+        return FrameClock(fps, offline=self.offline, wake=wake)
+
+    def attach(self, show) -> None:
+        """Called once the show's parts exist."""
+
+    def begin(self, k: int, t: float) -> list[tuple[str, tuple]]:
+        """Frame k starts at t; the logged actions to run now (replaying), else none."""
+        return []
+
+    def action(self, name: str, args: tuple) -> None:
+        """An action ran on the frame loop."""
+
+    def reloaded(self, text: str) -> None:
+        """A hot reload applied this show-file text."""
+
+    def features(self, sink) -> None:
+        """The frame's features are published (the controls have run)."""
+
+    def content(self, k: int, req, worker, guard):
+        """The content frame that shows from frame k on, or None (the previous one stays)."""
+        if self.offline:
+            return guard("content", worker.produce, req)
+        worker.submit(req.w, req.params, req.dream, req.noise)
+        return worker.take()
+
+    def end(self, k: int) -> None:
+        """Frame k is shown (and recorded)."""
+
+    def stop(self) -> None:
+        """The show ends."""
+
+
+def open_tape(opt, cfg, show_path: Path | None) -> Tape:
+    """The show's tape: a replay (render --replay), a performance log (play --log), or neither."""
+    if opt.replay is not None:
+        return Replay(opt.replay)
+    if opt.log is not None and not opt.offline:
+        if show_path is None:
+            raise ValueError("a performance log needs the show file the show was started from")
+        return PerformanceLog(opt.log, cfg, show_path, opt.overrides)
+    return Tape(opt.offline)
+
+
+def _changed(new: dict, old: dict) -> dict:
+    return {k: v for k, v in new.items() if k not in old or old[k] != v}
+
+
+class PerformanceLog(Tape):
+    """Live: writes the log as the show plays (play --log). Everything here runs on the frame
+    loop (the parameter tap too: under Params' lock, on the loop's snapshot)."""
+
+    def __init__(self, path: Path, cfg, show_path: Path, overrides: tuple[str, ...]):
+        from installation.config import read_show_text
+
+        super().__init__(offline=False)
+        self.path = Path(path)
+        self.show_path = Path(show_path)
+        self.header = {
+            "format": FORMAT, "version": VERSION, "installation": __version__,
+            "show_path": str(self.show_path.resolve()), "show": read_show_text(self.show_path),  # as it is played
+            "overrides": list(overrides), "seed": cfg.show.seed, "width": cfg.show.width, "height": cfg.show.height,
+            "fps": cfg.show.fps, "audio_file": None,
+        }
+        self.file = None
+        self.frames = 0
+        self._line: dict = {}
+        self._events: list = []  # events since the last frame line (a reload after a frame goes to the next)
+        self._targets: dict[str, float] = {}
+        self._offsets: dict[str, float] = {}
+        self._features: dict[str, float] = {}
+        self._sources: dict[int, int] = {}  # the worker's request serial -> the frame that asked
+        self._worker = None
+
+    def _write(self, obj: dict) -> None:
+        if self.file is None:
+            return
+        try:
+            self.file.write(json.dumps(obj, separators=(",", ":")) + "\n")
+            self.file.flush()  # a crash keeps every frame written so far
+        except (OSError, ValueError) as e:  # a full disk: the show goes on without its log
+            log.error("performance log %s stopped at frame %d: %s", self.path, self.frames, e)
+            self._close_file()
+
+    def _close_file(self) -> None:
+        file, self.file = self.file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError:
+                pass
+
+    def attach(self, show) -> None:
+        """Opens the file once everything else could be built (a show that fails to start leaves none)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.path, "w", encoding="utf-8")
+        except OSError as e:
+            raise OSError(f"--log {self.path}: cannot write it ({e.strerror or e})") from None
+        self._write({**self.header, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        show.params.tap = self._params
+        log.info("logging the performance to %s", self.path)
+
+    def begin(self, k: int, t: float) -> list:
+        self._line = {"k": k, "t": t}
+        return []
+
+    def action(self, name: str, args: tuple) -> None:
+        if name not in NOT_REPLAYED:
+            self._events.append([name, list(args)])
+
+    def reloaded(self, text: str) -> None:
+        self._events.append(["reload_show", [text]])
+
+    def _params(self, target: dict, offset: dict, current: dict, eased: dict | None) -> None:
+        line = self._line
+        for key, new, old in (("pt", target, self._targets), ("po", offset, self._offsets)):
+            changed = _changed(new, old)
+            if changed:
+                old.update(changed)
+                line[key] = changed
+        jumped = dict(current) if eased is None else _changed(current, eased)  # set without easing
+        if jumped:
+            line["pc"] = jumped
+
+    def features(self, sink) -> None:
+        feats = sink.features()
+        changed, gone = _changed(feats, self._features), [k for k in self._features if k not in feats]
+        if changed:
+            self._line["f"] = changed
+        if gone:
+            self._line["f-"] = gone
+        if changed or gone:
+            self._features = dict(feats)
+
+    def content(self, k: int, req, worker, guard):
+        if worker is not self._worker:  # a new worker (the watchdog's) counts its serials from 1
+            self._worker, self._sources = worker, {}
+        self._sources[worker.submit(req.w, req.params, req.dream, req.noise)] = k
+        made: list[int] = []
+        frame = worker.take(made)
+        if made:
+            self._line["c"] = [self._sources[s] for s in made if s in self._sources]
+            self._sources = {s: j for s, j in self._sources.items() if s > made[-1]}  # older ones are never made
+        elif len(self._sources) > MAX_PENDING_REQUESTS:  # a stalled worker: forget the oldest
+            self._sources = dict(list(self._sources.items())[MAX_PENDING_REQUESTS // 2:])
+        return frame
+
+    def end(self, k: int) -> None:
+        line, self._line = self._line, {}
+        if self._events:
+            line["a"], self._events = self._events, []
+        self.frames += 1
+        self._write(line)
+
+    def stop(self) -> None:
+        if self.file is not None:
+            self._write({"end": self.frames})
+            self._close_file()
+            log.info("performance log written: %s (%d frames)", self.path, self.frames)
+
+
+# --- reading a log back -----------------------------------------------------------------------
+
+
+class Performance:
+    """A performance log read back: its header and its frame lines."""
+
+    def __init__(self, path: Path, header: dict, frames: list[dict], complete: bool):
+        self.path = path
+        self.header = header
+        self.frames = frames
+        self.complete = complete  # False: the show stopped without its closing line (a crash)
+
+    @property
+    def show_text(self) -> str:
+        return self.header["show"]
+
+    def overrides(self, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The performance's overrides, then the replay's own (e.g. a new size) on top."""
+        return (*self.header["overrides"], *extra)
+
+    def config(self, show_file: Path, extra: tuple[str, ...] = ()):
+        """The show as it was played (the logged text; paths relative to SHOW's folder), with the
+        replay's overrides on top. ShowConfigError / PerformanceError: one line."""
+        from installation.config import load_show
+
+        cfg = load_show(show_file, self.overrides(extra), text=self.show_text)
+        h = self.header
+        for key, value, what in (("fps", cfg.show.fps, "show.fps"), ("seed", cfg.show.seed, "show.seed")):
+            if value != h[key]:
+                raise PerformanceError(f"{self.path}: the performance was played with {what} = {h[key]}; "
+                                       f"a replay keeps it (got {value})")
+        return cfg
+
+    @property
+    def audio_file(self) -> Path | None:
+        audio = self.header.get("audio_file")
+        return Path(audio) if isinstance(audio, str) and Path(audio).is_file() else None
+
+
+_HEADER_TYPES = {"show": str, "show_path": str, "overrides": list, "seed": int, "width": int, "height": int,
+                 "fps": (int, float)}
+_LINE_TYPES = {"a": list, "pt": dict, "po": dict, "pc": dict, "f": dict, "f-": list, "c": list}
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_line(obj, k: int) -> str | None:
+    """What is wrong with frame line k, or None."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    if obj.get("k") != k:
+        return f"frame {obj.get('k')!r} where frame {k} was expected"
+    if not _number(obj.get("t")) or not math.isfinite(obj["t"]):
+        return "no time 't'"
+    for key, kind in _LINE_TYPES.items():
+        if key in obj and not isinstance(obj[key], kind):
+            return f"'{key}' is not a {kind.__name__}"
+    if any(not (isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and isinstance(e[1], list))
+           for e in obj.get("a", ())):
+        return "'a' holds something other than [action, [arguments]]"
+    for key in ("pt", "po", "pc", "f"):
+        if any(not _number(v) for v in obj.get(key, {}).values()):
+            return f"'{key}' holds something other than numbers"
+    if any(not isinstance(j, int) or isinstance(j, bool) or not 0 <= j <= k for j in obj.get("c", ())):
+        return "'c' names a frame that is not an earlier one"
+    return None
+
+
+def read_performance(path) -> Performance:
+    """Read and check a log (play --log). PerformanceError, one line, for a file that is not one,
+    a log from a newer installation, a damaged line or one without frames. A log cut short by a
+    crash (no closing line, maybe a half-written last line) is read up to its last whole frame."""
+    path = Path(path)
+    foreign = f"{path}: not a performance log (`installation play --log FILE` writes one)"
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as e:
+        raise PerformanceError(f"{path}: cannot read the performance log ({e.strerror or e})") from None
+    with f:
+        try:
+            first = f.readline(MAX_HEADER_CHARS)
+            header = json.loads(first)
+        except (UnicodeDecodeError, ValueError):
+            raise PerformanceError(foreign) from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise PerformanceError(foreign)
+        version = header.get("version")
+        if not isinstance(version, int) or version > VERSION:
+            raise PerformanceError(f"{path}: performance log format {version!r}, written by a newer installation "
+                                   f"({header.get('installation')}); this one ({__version__}) reads format {VERSION}")
+        for key, kind in _HEADER_TYPES.items():
+            if not isinstance(header.get(key), kind) or isinstance(header.get(key), bool):
+                raise PerformanceError(f"{path}: the header's '{key}' is missing or damaged")
+        frames: list[dict] = []
+        complete = False
+        n = 1
+        try:
+            lines = list(f)
+        except UnicodeDecodeError:
+            raise PerformanceError(f"{path}: damaged (not UTF-8 text after the header)") from None
+        for n, line in enumerate(lines, start=2):
+            last = n == len(lines) + 1
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                if last and not line.endswith("\n"):  # cut off mid-line by a crash: keep what came before
+                    break
+                raise PerformanceError(f"{path}:{n}: damaged line (not JSON)") from None
+            if isinstance(obj, dict) and "end" in obj:
+                complete = True
+                break
+            problem = _check_line(obj, len(frames))
+            if problem is not None:
+                raise PerformanceError(f"{path}:{n}: damaged line ({problem})")
+            frames.append(obj)
+    if not frames:
+        raise PerformanceError(f"{path}: holds no frames (the show stopped before its first frame)")
+    if not complete:
+        log.warning("%s ends without its closing line (the show stopped abruptly?): replaying the %d frames it holds",
+                    path, len(frames))
+    return Performance(path, header, frames, complete)
+
+
+class ReplayClock(FrameClock):
+    """The logged frame times, one per tick (dt is worked out as the live clock did)."""
+
+    def __init__(self, fps: float, times: list[float]):
+        super().__init__(fps, offline=True)
+        self.times = times
+
+    def tick(self) -> tuple[float, float]:
+        self.frame += 1
+        t = self.times[self.frame]
+        dt = t - self.t if self.frame > 0 else 0.0
+        self.t = t
+        self._measure()
+        return t, dt
+
+
+class Replay(Tape):
+    """Offline, frame-exact: what the log says happened, at the frame it happened."""
+
+    replaying = True
+
+    def __init__(self, perf: Performance):
+        super().__init__(offline=True)
+        self.perf = perf
+        self._line: dict = {}
+        self._targets: dict[str, float] = {}
+        self._offsets: dict[str, float] = {}
+        self._features: dict[str, float] = {}
+        self._needed = {j for line in perf.frames for j in line.get("c", ())}  # frames whose request is made
+        self._requests: dict[int, object] = {}
+
+    @property
+    def live_timing(self) -> bool:
+        return True
+
+    @property
+    def frames(self) -> int:
+        return len(self.perf.frames)
+
+    def make_clock(self, fps: float, wake) -> FrameClock:
+        return ReplayClock(fps, [line["t"] for line in self.perf.frames])
+
+    def attach(self, show) -> None:
+        from installation.reload import apply_show_file
+
+        show.params.tap = self._params
+        show.handlers["reload_show"] = lambda text: apply_show_file(show, text)  # the logged version
+
+    def begin(self, k: int, t: float) -> list[tuple[str, tuple]]:
+        line = self._line = self.perf.frames[k]
+        if "f" in line or "f-" in line:
+            self._features = {key: v for key, v in self._features.items() if key not in line.get("f-", ())}
+            self._features.update(line.get("f", {}))
+        return [(name, tuple(args)) for name, args in line.get("a", ())]
+
+    def _params(self, target: dict, offset: dict, current: dict, eased: dict | None) -> None:
+        line = self._line
+        self._targets.update(line.get("pt", {}))
+        self._offsets.update(line.get("po", {}))
+        target.update(self._targets)  # whatever this run's own cues and mappings wrote
+        offset.update(self._offsets)
+        jumped = line.get("pc", {})
+        for key in current:
+            current[key] = jumped.get(key, current[key] if eased is None else eased.get(key, current[key]))
+
+    def features(self, sink) -> None:
+        sink.publish_features(self._features)
+
+    def content(self, k: int, req, worker, guard):
+        if k in self._needed:
+            self._requests[k] = req
+        frame = None
+        for j in self._line.get("c", ()):  # in the live order: a live dreamer carries state from one to the next
+            source = self._requests.pop(j, None)
+            if source is not None:
+                frame = guard("content", worker.produce, source)
+        return frame
