@@ -1,0 +1,197 @@
+"""Perform live, re-render offline (issue #16 item 5): a headless live `play` steered over real
+UDP OSC, recorded and logged (--log), then `render --replay`: the same frames, at any size."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from pythonosc.udp_client import SimpleUDPClient
+
+from installation.cli import cli
+from installation.performance import FORMAT, PerformanceError, read_performance
+from installation.record import iter_video
+
+from _tiny_show import write_show
+from conftest import first_frame_shown
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}  # subprocesses run this checkout's package
+SIZE = ("--set", "show.width=320", "--set", "show.height=180")
+EDITED = "\n[grade]\nhue = 0.25\n"  # appended to the show file while it plays: a hot reload
+
+
+def _cli(*args) -> list[str]:
+    return [sys.executable, "-m", "installation", *map(str, args)]
+
+
+def _osc_port(lines: list[str]) -> int:
+    m = re.search(r"OSC listening on 127\.0\.0\.1:(\d+)", "".join(lines))
+    assert m, "".join(lines)[-3000:]
+    return int(m.group(1))
+
+
+def _perform(client: SimpleUDPClient, show: Path) -> None:
+    """What a performer does over about 1.6 s: parameters, actions, an edit of the show file."""
+    steps = [
+        ("/installation/warp/swirl", 2.5), ("/installation/grade/hue", 0.3), ("/installation/keyframe/next", []),
+        ("/installation/feedback/amount", 0.85), ("/installation/cue/next", []), ("/installation/latent/speed", 2.0),
+        ("/installation/pigment/impulse", [0.3, 0.6, 1.0]), ("/installation/grade/exposure", 0.6),
+    ]
+    for i, (address, value) in enumerate(steps):
+        client.send_message(address, value)
+        time.sleep(0.2)
+        if i == 2:
+            show.write_text(show.read_text(encoding="utf-8") + EDITED, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def performance(tmp_path_factory):
+    """One live performance at 320x180: (folder, show file, live take, log)."""
+    folder = tmp_path_factory.mktemp("performance")
+    show = write_show(folder, fps=30, osc=True, scenes=True)
+    take, log = folder / "live.mp4", folder / "performance.jsonl"
+    cmd = _cli("play", show, "--headless", "--seconds", 4, "--osc-port", 0, "--record", take, "--log", log, *SIZE)
+    with first_frame_shown(cmd, folder, ENV) as (proc, lines):
+        _perform(SimpleUDPClient("127.0.0.1", _osc_port(lines)), show)
+        stdout = proc.stdout.read()
+        assert proc.wait(timeout=120) == 0, "".join(lines)[-3000:]
+    assert "show file reloaded" in "".join(lines), "".join(lines)[-3000:]
+    assert "recorded" in stdout and "(0 dropped)" in stdout, stdout
+    return folder, show, take, log
+
+
+def _replay(folder: Path, show: Path, log: Path, out: Path, *args) -> str:
+    proc = subprocess.run(_cli("render", show, "--replay", log, "--out", out, *args), cwd=folder, env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stderr
+
+
+def _frames(path: Path) -> tuple[tuple[int, int], list[np.ndarray]]:
+    meta, frames = iter_video(path)
+    return tuple(meta["size"]), list(frames)
+
+
+def test_a_live_performance_replays_frame_for_frame(performance):
+    folder, show, take, log = performance
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    header, body = lines[0], lines[1:]
+    assert header["format"] == FORMAT and header["overrides"] == list(SIZE[1::2])
+    assert EDITED not in header["show"]  # the show as it started; the edit is a logged reload
+    assert body[-1] == {"end": len(body) - 1}
+    assert any(line.get("pt", {}).get("warp.swirl") == 2.5 for line in body[1:])  # an OSC write
+    events = [event[0] for line in body[:-1] for event in line.get("a", ())]
+    assert {"next_keyframe", "cue_next", "pigment_impulse", "reload_show"} <= set(events), events
+    assert any(set(line) == {"k", "t"} for line in body)  # a quiet frame is one short line
+
+    stderr = _replay(folder, show, log, folder / "replay.mp4")
+    assert "differs from the show file this performance was played with" in stderr  # the edit
+    (live_size, live), (size, replay) = _frames(take), _frames(folder / "replay.mp4")
+    assert live_size == size == (320, 180)
+    assert abs(len(live) - len(replay)) <= 1 and len(live) > 60
+    mad = [float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()) for a, b in zip(live, replay)]
+    print(f"\nlive {len(live)} frames, replay {len(replay)}; per-frame MAD max {max(mad):.3f}, "
+          f"mean {np.mean(mad):.3f} levels")
+    assert max(mad) <= 3.0, mad
+    assert live[-1].mean() > 10  # a picture, not black frames that match trivially
+
+
+def test_the_log_drives_the_replay(performance, tmp_path):
+    """Without the logged OSC writes the replay is a different picture: the test above can fail."""
+    folder, show, take, log = performance
+    lines = log.read_text(encoding="utf-8").splitlines()
+    kept = [lines[0], lines[1]]
+    for line in lines[2:]:
+        obj = json.loads(line)
+        for key in ("pt", "pc"):
+            obj.pop(key, None)
+        kept.append(json.dumps(obj))
+    quiet = tmp_path / "quiet.jsonl"
+    quiet.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    _replay(folder, show, quiet, tmp_path / "quiet.mp4")
+    (_, live), (_, replay) = _frames(take), _frames(tmp_path / "quiet.mp4")
+    mad = [float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()) for a, b in zip(live, replay)]
+    assert max(mad) > 3.0
+
+
+def test_a_performance_replays_at_another_size(performance, tmp_path):
+    folder, show, take, log = performance
+    out = tmp_path / "small.mp4"
+    _replay(folder, show, log, out, "--set", "show.width=96", "--set", "show.height=54")
+    (_, live), (size, replay) = _frames(take), _frames(out)
+    assert size == (96, 54)
+    assert abs(len(live) - len(replay)) <= 1
+
+
+# --- logs that cannot be replayed: one clear line ---------------------------------------------
+
+
+def _render(tmp_path, log: Path, *args):
+    show = write_show(tmp_path)
+    result = CliRunner().invoke(cli, ["render", str(show), "--replay", str(log), "--out", str(tmp_path / "o.mp4"),
+                                      *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output  # no traceback
+    return result
+
+
+def _one_line_error(result, *named):
+    assert result.exit_code != 0, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
+    for n in named:
+        assert n in lines[0], result.output
+
+
+def _header(**changes) -> str:
+    h = {"format": FORMAT, "version": 1, "installation": "0.1.0", "show_path": "show.toml", "show": "", "overrides": [],
+         "seed": 0, "width": 32, "height": 24, "fps": 10.0, **changes}
+    return json.dumps(h) + "\n"
+
+
+@pytest.mark.parametrize("text, named", [
+    (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00", "not a performance log"),  # an mp4 given by mistake
+    (b'{"frames": [1, 2, 3]}\n', "not a performance log"),  # someone else's JSON
+    (_header()[:40].encode(), "not a performance log"),  # cut off inside the header
+    (_header(version=7).encode(), "newer installation"),
+    (_header(seed="zero").encode(), "'seed'"),
+    (_header().encode() + b'{"k":0,"t":0.0}\n{"k":5,"t":0.1}\n{"end":2}\n', "perf.jsonl:3: damaged line (frame 5"),
+    (_header().encode() + b'{"k":0,"t":0.0}\n{"k":1,"t"\n{"k":2,"t":0.2}\n', "perf.jsonl:3: damaged line (not JSON)"),
+    (_header().encode() + b'{"k":0,"t":0.0,"c":[4]}\n', "'c' names a frame"),
+    (_header().encode() + b'{"end":0}\n', "holds no frames"),
+], ids=["mp4", "foreign-json", "cut-header", "newer", "bad-header-field", "frame-skipped", "bad-line", "bad-content",
+        "no-frames"])
+def test_a_bad_log_is_one_clear_line(tmp_path, text, named):
+    log = tmp_path / "perf.jsonl"
+    log.write_bytes(text)
+    _one_line_error(_render(tmp_path, log), named)
+
+
+def test_a_replay_keeps_the_performances_fps_and_length(tmp_path):
+    log = tmp_path / "perf.jsonl"
+    log.write_text(_header(show="[show]\nfps = 10\n") + '{"k":0,"t":0.0}\n{"end":1}\n', encoding="utf-8")
+    _one_line_error(_render(tmp_path, log, "--set", "show.fps=60"), "show.fps = 10.0")
+    _one_line_error(_render(tmp_path, log, "--seconds", "3"), "--seconds")
+
+
+def test_a_log_cut_short_by_a_crash_replays_what_it_holds(tmp_path):
+    log = tmp_path / "perf.jsonl"
+    log.write_text(_header() + '{"k":0,"t":0.0}\n{"k":1,"t":0.1}\n{"k":2,"t":0.', encoding="utf-8")
+    perf = read_performance(log)
+    assert len(perf.frames) == 2 and not perf.complete
+    log.write_text('{"k":0,"t":0.0}\n', encoding="utf-8")  # frames without their header
+    with pytest.raises(PerformanceError, match="not a performance log"):
+        read_performance(log)
+
+
+def test_play_help_names_log():
+    result = CliRunner().invoke(cli, ["play", "--help"])
+    assert result.exit_code == 0 and "--log" in result.output and "--replay" in result.output
