@@ -69,8 +69,8 @@ class Tape:
     def attach(self, show) -> None:
         """Called once the show's parts exist."""
 
-    def begin(self, k: int, t: float) -> list[tuple[str, tuple]]:
-        """Frame k starts at t; the logged actions to run now (replaying), else none."""
+    def begin(self, t: float) -> list[tuple[str, tuple]]:
+        """The next frame starts at t; the logged actions to run now (replaying), else none."""
         return []
 
     def action(self, name: str, args: tuple) -> None:
@@ -82,15 +82,15 @@ class Tape:
     def features(self, sink) -> None:
         """The frame's features are published (the controls have run)."""
 
-    def content(self, k: int, req, worker, guard):
-        """The content frame that shows from frame k on, or None (the previous one stays)."""
+    def content(self, req, worker, guard):
+        """The content frame that shows from this frame on, or None (the previous one stays)."""
         if self.offline:
             return guard("content", worker.produce, req)
         worker.submit(req.w, req.params, req.dream, req.noise)
         return worker.take()
 
-    def end(self, k: int) -> None:
-        """Frame k is shown (and recorded)."""
+    def end(self) -> None:
+        """The frame is shown (and recorded)."""
 
     def stop(self) -> None:
         """The show ends."""
@@ -166,8 +166,8 @@ class PerformanceLog(Tape):
         show.params.tap = self._params
         log.info("logging the performance to %s", self.path)
 
-    def begin(self, k: int, t: float) -> list:
-        self._line = {"k": k, "t": t}
+    def begin(self, t: float) -> list:
+        self._line = {"k": self.frames, "t": t}  # the show's own count restarts with each run()
         return []
 
     def action(self, name: str, args: tuple) -> None:
@@ -198,10 +198,10 @@ class PerformanceLog(Tape):
         if changed or gone:
             self._features = dict(feats)
 
-    def content(self, k: int, req, worker, guard):
+    def content(self, req, worker, guard):
         if worker is not self._worker:  # a new worker (the watchdog's) counts its serials from 1
             self._worker, self._sources = worker, {}
-        self._sources[worker.submit(req.w, req.params, req.dream, req.noise)] = k
+        self._sources[worker.submit(req.w, req.params, req.dream, req.noise)] = self.frames
         made: list[int] = []
         frame = worker.take(made)
         if made:
@@ -211,7 +211,7 @@ class PerformanceLog(Tape):
             self._sources = dict(list(self._sources.items())[MAX_PENDING_REQUESTS // 2:])
         return frame
 
-    def end(self, k: int) -> None:
+    def end(self) -> None:
         line, self._line = self._line, {}
         if self._events:
             line["a"], self._events = self._events, []
@@ -380,6 +380,7 @@ class Replay(Tape):
         self._features: dict[str, float] = {}
         self._needed = {j for line in perf.frames for j in line.get("c", ())}  # frames whose request is made
         self._requests: dict[int, object] = {}
+        self.k = -1  # the frame being replayed
 
     @property
     def live_timing(self) -> bool:
@@ -398,8 +399,9 @@ class Replay(Tape):
         show.params.tap = self._params
         show.handlers["reload_show"] = lambda text: apply_show_file(show, text)  # the logged version
 
-    def begin(self, k: int, t: float) -> list[tuple[str, tuple]]:
-        line = self._line = self.perf.frames[k]
+    def begin(self, t: float) -> list[tuple[str, tuple]]:
+        self.k += 1
+        line = self._line = self.perf.frames[self.k]
         if "f" in line or "f-" in line:
             self._features = {key: v for key, v in self._features.items() if key not in line.get("f-", ())}
             self._features.update(line.get("f", {}))
@@ -418,9 +420,9 @@ class Replay(Tape):
     def features(self, sink) -> None:
         sink.publish_features(self._features)
 
-    def content(self, k: int, req, worker, guard):
-        if k in self._needed:
-            self._requests[k] = req
+    def content(self, req, worker, guard):
+        if self.k in self._needed:
+            self._requests[self.k] = req
         frame = None
         for j in self._line.get("c", ()):  # in the live order: a live dreamer carries state from one to the next
             source = self._requests.pop(j, None)

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 class Show:
     def __init__(self, cfg: ShowConfig, options: ShowOptions | None = None, show_path: Path | None = None):
-        from installation.content import ContentWorker
+        from installation.content import ContentTiming, ContentWorker
         from installation.control.sink import ControlSink
         from installation.control.wiring import Controls
         from installation.device import pick_device
@@ -74,6 +74,7 @@ class Show:
         up = load_upscaler(cfg.resolve(cfg.show.upscaler), self.device) if cfg.show.upscale == "learned" else None
         self._new_worker = lambda: ContentWorker(self.G, cfg.model.noise, self.dreamer, cfg.model.threads, upscaler=up)
         self.worker = self._new_worker()
+        self.timing = ContentTiming(cfg.show.fps, live=self.tape.live_timing)  # arrivals and the crossfade
         try:
             w, h = cfg.show.width, cfg.show.height
             self.window = open_window(
@@ -164,7 +165,7 @@ class Show:
 
         Offline, `seconds` means show time (exactly seconds * fps frames); live, it means
         wall-clock seconds, however many frames the machine manages in them."""
-        from installation.content import ContentRequest, ContentTiming, as_uint8, live_display_thread
+        from installation.content import ContentRequest, as_uint8, live_display_thread
 
         offline, deadline = self.opt.offline, None
         if frames is None and seconds is not None:
@@ -182,7 +183,7 @@ class Show:
             from tqdm import tqdm
 
             bar = tqdm(total=frames, unit="frame", desc="render")
-        timing, last_upkeep = ContentTiming(self.cfg.show.fps, live=self.tape.live_timing), -1e9
+        last_upkeep = -1e9
         wall_start = time.perf_counter()
         watchdog = Watchdog(self.opt.watchdog_seconds or self.cfg.gallery.watchdog_seconds, self.guard.seen, self.stats, wall_start)
         restore_thread = live_display_thread(live=not offline)
@@ -194,7 +195,7 @@ class Show:
                 t, dt = self.clock.tick()
                 for key in self.window.poll():
                     self.handle_key(key)
-                for name, args in [*self.tape.begin(k, t), *self.actions.drain(t)]:  # replaying: the logged ones
+                for name, args in [*self.tape.begin(t), *self.actions.drain(t)]:  # replaying: the logged ones
                     self.run_action(name, *args)
                 self.guard("cues", self.cues.update, dt)
                 self.guard("control", self.controls.update, t, dt)
@@ -209,11 +210,11 @@ class Show:
                     self.chain.impulse(x, y, p.pigment.onset_impulse)
                 if w is not None:
                     req = ContentRequest(w, p, self.dream_on, noise=self.latent.last_noise)
-                    frame = self.tape.content(k, req, self.worker, self.guard)
+                    frame = self.tape.content(req, self.worker, self.guard)
                     if frame is not None and self.guard.ok("upload", self.chain.push_content, as_uint8(frame.image)):
                         self.stats.content_frames += 1
-                        timing.arrived(t)
-                mix = timing.mix(t, self.cfg.crossfade.enabled)
+                        self.timing.arrived(t)
+                mix = self.timing.mix(t, self.cfg.crossfade.enabled)
                 tex = self.guard("render", self.chain.render, p, t, mix)
                 if tex is not None:  # else nothing is presented: the last good frame stays up
                     self.guard("present", self.window.present, tex)
@@ -225,7 +226,7 @@ class Show:
                             self.guard("record", self.recording.write, pixels)
                         if on_frame is not None:
                             on_frame(k, pixels[..., :3])
-                self.guard("log", self.tape.end, k)
+                self.guard("log", self.tape.end)
                 if self.recording.failed:
                     self.guard("record", self.recording.drop_failed)
                     self.stop_requested |= offline  # a render without its file has nothing left to do

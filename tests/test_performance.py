@@ -22,6 +22,7 @@ from installation.record import iter_video
 
 from _tiny_show import write_show
 from conftest import first_frame_shown
+from test_cli_errors import _one_line_error
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}  # subprocesses run this checkout's package
@@ -81,6 +82,11 @@ def _frames(path: Path) -> tuple[tuple[int, int], list[np.ndarray]]:
     return tuple(meta["size"]), list(frames)
 
 
+def _mad(a: list[np.ndarray], b: list[np.ndarray]) -> list[float]:
+    """Each frame's mean absolute difference, in levels (0-255)."""
+    return [float(np.abs(x.astype(np.int16) - y.astype(np.int16)).mean()) for x, y in zip(a, b)]
+
+
 def test_a_live_performance_replays_frame_for_frame(performance):
     folder, show, take, log = performance
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
@@ -98,7 +104,7 @@ def test_a_live_performance_replays_frame_for_frame(performance):
     (live_size, live), (size, replay) = _frames(take), _frames(folder / "replay.mp4")
     assert live_size == size == (320, 180)
     assert abs(len(live) - len(replay)) <= 1 and len(live) > 60
-    mad = [float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()) for a, b in zip(live, replay)]
+    mad = _mad(live, replay)
     print(f"\nlive {len(live)} frames, replay {len(replay)}; per-frame MAD max {max(mad):.3f}, "
           f"mean {np.mean(mad):.3f} levels")
     assert max(mad) <= 3.0, mad
@@ -119,8 +125,7 @@ def test_the_log_drives_the_replay(performance, tmp_path):
     quiet.write_text("\n".join(kept) + "\n", encoding="utf-8")
     _replay(folder, show, quiet, tmp_path / "quiet.mp4")
     (_, live), (_, replay) = _frames(take), _frames(tmp_path / "quiet.mp4")
-    mad = [float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()) for a, b in zip(live, replay)]
-    assert max(mad) > 3.0
+    assert max(_mad(live, replay)) > 3.0
 
 
 def test_a_performance_replays_at_another_size(performance, tmp_path):
@@ -141,14 +146,6 @@ def _render(tmp_path, log: Path, *args):
                                       *args])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output  # no traceback
     return result
-
-
-def _one_line_error(result, *named):
-    assert result.exit_code != 0, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
-    for n in named:
-        assert n in lines[0], result.output
 
 
 def _header(**changes) -> str:
