@@ -192,3 +192,52 @@ def test_a_log_cut_short_by_a_crash_replays_what_it_holds(tmp_path):
 def test_play_help_names_log():
     result = CliRunner().invoke(cli, ["play", "--help"])
     assert result.exit_code == 0 and "--log" in result.output and "--replay" in result.output
+
+
+# --- content frames made but never shown (a live dreamer carries state from one to the next) ---
+
+
+def test_take_names_every_frame_made_since_the_last_take():
+    import torch
+
+    from installation.content import ContentWorker
+    from installation.live import Frame
+    from installation.models.checkpoint import load_generator
+    from conftest import wait_for
+
+    G = load_generator("random:3:16", torch.device("cpu"))
+    worker = ContentWorker(G, "const", threads=1)
+    worker.start()
+    try:
+        w = G.mapping(torch.randn(1, G.z_dim), None)
+        first = worker.submit(w, Frame.defaults(), False)
+        assert wait_for(lambda: worker.frames_made == 1, 60)
+        second = worker.submit(w, Frame.defaults(), False)
+        assert wait_for(lambda: worker.frames_made == 2, 60)
+        made: list[int] = []
+        frame = worker.take(made)
+        assert made == [first, second] and frame.serial == second  # the first was made, never shown
+        assert worker.take(made) is None and made == [first, second]
+    finally:
+        worker.stop()
+
+
+def test_a_replay_makes_the_unshown_frames_too_in_their_order(tmp_path):
+    from installation.performance import Replay
+
+    log = tmp_path / "perf.jsonl"
+    log.write_text(_header() + '{"k":0,"t":0.0}\n{"k":1,"t":0.1}\n{"k":2,"t":0.2,"c":[0,1]}\n{"end":3}\n',
+                   encoding="utf-8")
+    replay, produced = Replay(read_performance(log)), []
+
+    class Worker:
+        def produce(self, req):
+            produced.append(req)
+            return f"frame of {req}"
+
+    shown = []
+    for k, t in enumerate((0.0, 0.1, 0.2)):
+        assert replay.begin(t) == []
+        shown.append(replay.content(f"request {k}", Worker(), lambda what, fn, *args: fn(*args)))
+    assert produced == ["request 0", "request 1"]  # in the live order: a dreamer's state follows them
+    assert shown == [None, None, "frame of request 1"]
