@@ -3,7 +3,9 @@ for its piece of every frame, each step guarded (guard.py) so nothing stops a li
 
 Live (`play`): the content worker runs on its own thread; the display never waits for it
 and crossfades between the last two content frames. Offline (`render`): every output frame
-gets its own content frame, at exact times k / fps, so renders repeat bit for bit.
+gets its own content frame, at exact times k / fps, so renders repeat bit for bit. What a
+live frame depends on besides the show file goes through `self.tape` (performance.py), which
+logs it (`play --log`) or, replaying (`render --replay`), brings it back at the same frame.
 """
 
 from __future__ import annotations
