@@ -16,10 +16,13 @@ seed, size, fps, installation version), then one line per frame with its time an
 changed, flushed as it is written (a crash keeps what was written), and a closing line.
 A frame line: k (index), t (seconds), and where something happened
   a   events run on the frame loop in order: [action, [args]] (a reload: ["reload_show", [text]])
-  pt, po, pc  parameter targets, offsets and jumped (unsmoothed) values that changed
+  pt, po  parameter targets and offsets that changed
+  pc, pj  values set without easing (cue fades, mappings): to a number, or (pj) to their target
   f, f-  audio / OSC-input features that changed, and those that went away
   c   the frames whose content requests were made since the last one, in order; the last one shows now
-Shader files edited during a performance and live audio are not in the log (README).
+With live audio input, the sound the show heard is written beside the log (FILE.wav, 16-bit
+mono, from the first frame on) and the replay muxes it. Shader files edited during a
+performance are not in the log (README).
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ import json
 import logging
 import math
 import time
+import wave
 from pathlib import Path
+
+import numpy as np
 
 from installation import __version__
 from installation.clock import FrameClock
@@ -128,6 +134,7 @@ class PerformanceLog(Tape):
             "fps": cfg.show.fps, "audio_file": None,
         }
         self.file = None
+        self.sound: SoundFile | None = None  # the live audio input, beside the log
         self.frames = 0
         self._line: dict = {}
         self._events: list = []  # events since the last frame line (a reload after a frame goes to the next)
@@ -162,6 +169,12 @@ class PerformanceLog(Tape):
             self.file = open(self.path, "w", encoding="utf-8")
         except OSError as e:
             raise OSError(f"--log {self.path}: cannot write it ({e.strerror or e})") from None
+        live_audio = getattr(getattr(show.controls, "audio", None), "live", None)
+        if live_audio is not None:
+            wav = self.path.with_suffix(".wav") if self.path.suffix != ".wav" else self.path.with_suffix(".sound.wav")
+            self.sound = SoundFile(wav, live_audio.samplerate)
+            live_audio.tap = self.sound.write
+            self.header["audio_file"] = self.sound.path.name  # beside the log
         self._write({**self.header, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         show.params.tap = self._params
         log.info("logging the performance to %s", self.path)
@@ -185,8 +198,11 @@ class PerformanceLog(Tape):
                 old.update(changed)
                 line[key] = changed
         jumped = dict(current) if eased is None else _changed(current, eased)  # set without easing
-        if jumped:
-            line["pc"] = jumped
+        to_target = [key for key, v in jumped.items() if target.get(key) == v]  # the usual case: named only
+        if to_target:
+            line["pj"] = to_target
+        if len(to_target) < len(jumped):
+            line["pc"] = {key: v for key, v in jumped.items() if target.get(key) != v}
 
     def features(self, sink) -> None:
         feats = sink.features()
@@ -219,10 +235,48 @@ class PerformanceLog(Tape):
         self._write(line)
 
     def stop(self) -> None:
+        if self.sound is not None:
+            self.sound.close()
         if self.file is not None:
             self._write({"end": self.frames})
             self._close_file()
             log.info("performance log written: %s (%d frames)", self.path, self.frames)
+
+
+class SoundFile:
+    """The live input as the show heard it, frame by frame, as a WAV file whose header is brought
+    up to date with every write (a crash keeps a playable file). The samples read on the first
+    frame were heard before it and are left out, so the sound starts with the picture."""
+
+    def __init__(self, path: Path, samplerate: int):
+        self.path = path
+        self._file = open(path, "wb")
+        self._wav = wave.open(self._file, "wb")
+        self._wav.setnchannels(1)
+        self._wav.setsampwidth(2)
+        self._wav.setframerate(int(samplerate))
+        self._first = True
+
+    def write(self, samples: np.ndarray) -> None:
+        if self._first or self._wav is None:
+            self._first = False
+            return
+        try:
+            pcm = (np.clip(np.nan_to_num(samples), -1.0, 1.0) * 32767).astype("<i2")
+            self._wav.writeframes(pcm.tobytes())
+            self._file.flush()
+        except (OSError, ValueError) as e:  # a full disk: the show goes on without its sound
+            log.error("performance sound %s stopped: %s", self.path, e)
+            self.close()
+
+    def close(self) -> None:
+        wav, self._wav = self._wav, None
+        if wav is not None:
+            try:
+                wav.close()
+                self._file.close()
+            except OSError:
+                pass
 
 
 # --- reading a log back -----------------------------------------------------------------------
@@ -260,13 +314,20 @@ class Performance:
 
     @property
     def audio_file(self) -> Path | None:
+        """What the show heard (FILE.wav beside the log), to mux into the replay; None without."""
         audio = self.header.get("audio_file")
-        return Path(audio) if isinstance(audio, str) and Path(audio).is_file() else None
+        if not isinstance(audio, str):
+            return None
+        path = self.path.parent / audio  # relative: beside the log, wherever the two were moved
+        if not path.is_file():
+            log.warning("%s: the sound of the performance (%s) is missing; the replay is silent", self.path, path)
+            return None
+        return path
 
 
 _HEADER_TYPES = {"show": str, "show_path": str, "overrides": list, "seed": int, "width": int, "height": int,
                  "fps": (int, float)}
-_LINE_TYPES = {"a": list, "pt": dict, "po": dict, "pc": dict, "f": dict, "f-": list, "c": list}
+_LINE_TYPES = {"a": list, "pt": dict, "po": dict, "pc": dict, "pj": list, "f": dict, "f-": list, "c": list}
 
 
 def _number(v) -> bool:
@@ -290,6 +351,9 @@ def _check_line(obj, k: int) -> str | None:
     for key in ("pt", "po", "pc", "f"):
         if any(not _number(v) for v in obj.get(key, {}).values()):
             return f"'{key}' holds something other than numbers"
+    for key in ("pj", "f-"):
+        if any(not isinstance(name, str) for name in obj.get(key, ())):
+            return f"'{key}' holds something other than names"
     if any(not isinstance(j, int) or isinstance(j, bool) or not 0 <= j <= k for j in obj.get("c", ())):
         return "'c' names a frame that is not an earlier one"
     return None
@@ -413,7 +477,7 @@ class Replay(Tape):
         self._offsets.update(line.get("po", {}))
         target.update(self._targets)  # whatever this run's own cues and mappings wrote
         offset.update(self._offsets)
-        jumped = line.get("pc", {})
+        jumped = {**{key: target[key] for key in line.get("pj", ()) if key in target}, **line.get("pc", {})}
         for key in current:
             current[key] = jumped.get(key, current[key] if eased is None else eased.get(key, current[key]))
 

@@ -118,7 +118,7 @@ def test_the_log_drives_the_replay(performance, tmp_path):
     kept = [lines[0], lines[1]]
     for line in lines[2:]:
         obj = json.loads(line)
-        for key in ("pt", "pc"):
+        for key in ("pt", "pc", "pj"):
             obj.pop(key, None)
         kept.append(json.dumps(obj))
     quiet = tmp_path / "quiet.jsonl"
@@ -241,3 +241,38 @@ def test_a_replay_makes_the_unshown_frames_too_in_their_order(tmp_path):
         shown.append(replay.content(f"request {k}", Worker(), lambda what, fn, *args: fn(*args)))
     assert produced == ["request 0", "request 1"]  # in the live order: a dreamer's state follows them
     assert shown == [None, None, "frame of request 1"]
+
+
+# --- live audio: what the show heard is kept beside the log and muxed into the replay ----------
+
+
+def test_live_audio_is_kept_beside_the_log_and_muxed_into_the_replay(tmp_path, monkeypatch):
+    from installation.config import load_show
+    from installation.control.audio_input import LiveAudioInput, decode_audio
+    from installation.show import Show, ShowOptions
+
+    block, heard = 1470, [0]  # a frame of 44.1 kHz at 30 fps
+
+    def read(self):  # a 440 Hz tone on the input (there is no sound card here)
+        n = np.arange(heard[0], heard[0] + block)
+        heard[0] += block
+        return (0.5 * np.sin(2 * np.pi * 440 * n / 44100)).astype(np.float32)
+
+    monkeypatch.setattr(LiveAudioInput, "start", lambda self: self)
+    monkeypatch.setattr(LiveAudioInput, "read", read)
+    show = write_show(tmp_path, fps=30, extra="\n[audio]\nenabled = true\n")
+    log = tmp_path / "perf.jsonl"
+    with Show(load_show(show), ShowOptions(headless=True, offline=False, log=log), show_path=show) as live:
+        live.run(frames=30)
+    perf = read_performance(log)
+    assert perf.audio_file == tmp_path / "perf.wav"
+    assert any("f" in line for line in perf.frames)  # the features are logged too
+    sound = decode_audio(perf.audio_file)
+    assert len(sound) == 29 * block  # from the first frame on: what came before it is left out
+    assert float(np.sqrt(np.mean(sound ** 2))) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)
+
+    out = tmp_path / "replay.mp4"
+    result = CliRunner().invoke(cli, ["render", str(show), "--replay", str(log), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    muxed = decode_audio(out)
+    assert float(np.sqrt(np.mean(muxed ** 2))) > 0.3  # the tone is in the take
