@@ -15,14 +15,15 @@ The log is JSON lines: a header (format, version, the show file's text and path,
 seed, size, fps, installation version), then one line per frame with its time and only what
 changed, flushed as it is written (a crash keeps what was written), and a closing line.
 A frame line: k (index), t (seconds), and where something happened
-  a   events run on the frame loop in order: [action, [args]] (a reload: ["reload_show", [text]])
+  a   events run on the frame loop in order: [action, [args]]; a reload: ["reload_show", [text]];
+      a shader program built or hot-reloaded: ["shader", [vertex, fragment, [defines], vertex text,
+      fragment text]] (frame 0 holds every program's text as the performance started)
   pt, po  parameter targets and offsets that changed
   pc, pj  values set without easing (cue fades, mappings): to a number, or (pj) to their target
   f, f-  audio / OSC-input features that changed, and those that went away
   c   the frames whose content requests were made since the last one, in order; the last one shows now
 With live audio input, the sound the show heard is written beside the log (FILE.wav, 16-bit
-mono, from the first frame on) and the replay muxes it. Shader files edited during a
-performance are not in the log (README).
+mono, from the first frame on) and the replay muxes it.
 """
 
 from __future__ import annotations
@@ -177,6 +178,10 @@ class PerformanceLog(Tape):
             self.header["audio_file"] = self.sound.path.name  # beside the log
         self._write({**self.header, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         show.params.tap = self._params
+        library = show.chain.library  # the shaders as they start, then each one built or edited
+        for key, texts in library.sources().items():
+            self._shader(key, texts)
+        library.on_build = self._shader
         log.info("logging the performance to %s", self.path)
 
     def begin(self, t: float) -> list:
@@ -189,6 +194,10 @@ class PerformanceLog(Tape):
 
     def reloaded(self, text: str) -> None:
         self._events.append(["reload_show", [text]])
+
+    def _shader(self, key: tuple, texts: tuple[str, str]) -> None:
+        vertex, fragment, defines = key
+        self._events.append(["shader", [vertex, fragment, list(defines), *texts]])
 
     def _params(self, target: dict, offset: dict, current: dict, eased: dict | None) -> None:
         line = self._line
@@ -462,6 +471,8 @@ class Replay(Tape):
 
         show.params.tap = self._params
         show.handlers["reload_show"] = lambda text: apply_show_file(show, text)  # the logged version
+        show.handlers["shader"] = lambda vertex, fragment, defines, *texts: show.chain.library.replace(
+            (vertex, fragment, tuple(defines)), tuple(texts))
 
     def begin(self, t: float) -> list[tuple[str, tuple]]:
         self.k += 1

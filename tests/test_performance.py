@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}  # subprocesses run this checkout's package
 SIZE = ("--set", "show.width=320", "--set", "show.height=180")
 EDITED = "\n[grade]\nhue = 0.25\n"  # appended to the show file while it plays: a hot reload
+GRADE_OUT = "frag_color = vec4(clamp(c, 0.0, 1.0), 1.0);"  # grade.frag's last line; edited live
+INVERTED = "frag_color = vec4(1.0 - clamp(c, 0.0, 1.0), 1.0);"
 
 
 def _cli(*args) -> list[str]:
@@ -40,8 +43,8 @@ def _osc_port(lines: list[str]) -> int:
     return int(m.group(1))
 
 
-def _perform(client: SimpleUDPClient, show: Path) -> None:
-    """What a performer does over about 1.6 s: parameters, actions, an edit of the show file."""
+def _perform(client: SimpleUDPClient, show: Path, grade: Path) -> None:
+    """What a performer does over about 1.6 s: parameters, actions, edits of the show file and a shader."""
     steps = [
         ("/installation/warp/swirl", 2.5), ("/installation/grade/hue", 0.3), ("/installation/keyframe/next", []),
         ("/installation/feedback/amount", 0.85), ("/installation/cue/next", []), ("/installation/latent/speed", 2.0),
@@ -52,20 +55,27 @@ def _perform(client: SimpleUDPClient, show: Path) -> None:
         time.sleep(0.2)
         if i == 2:
             show.write_text(show.read_text(encoding="utf-8") + EDITED, encoding="utf-8")
+        if i == 4:
+            grade.write_text(grade.read_text(encoding="utf-8").replace(GRADE_OUT, INVERTED), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def performance(tmp_path_factory):
     """One live performance at 320x180: (folder, show file, live take, log)."""
     folder = tmp_path_factory.mktemp("performance")
-    show = write_show(folder, fps=30, osc=True, scenes=True)
+    show = write_show(folder, fps=30, osc=True, scenes=True, show_extra='shaders = "shaders"')
+    grade = shutil.copytree(REPO / "shaders", folder / "shaders") / "grade.frag"
+    original = grade.read_text(encoding="utf-8")
+    assert GRADE_OUT in original
     take, log = folder / "live.mp4", folder / "performance.jsonl"
     cmd = _cli("play", show, "--headless", "--seconds", 4, "--osc-port", 0, "--record", take, "--log", log, *SIZE)
     with first_frame_shown(cmd, folder, ENV) as (proc, lines):
-        _perform(SimpleUDPClient("127.0.0.1", _osc_port(lines)), show)
+        _perform(SimpleUDPClient("127.0.0.1", _osc_port(lines)), show, grade)
         stdout = proc.stdout.read()
         assert proc.wait(timeout=120) == 0, "".join(lines)[-3000:]
-    assert "show file reloaded" in "".join(lines), "".join(lines)[-3000:]
+    grade.write_text(original, encoding="utf-8")  # the replay must take the edit from the log, not the disk
+    assert "show file reloaded" in "".join(lines) and "reloaded shader grade.frag" in "".join(lines), \
+        "".join(lines)[-3000:]
     assert "recorded" in stdout and "(0 dropped)" in stdout, stdout
     return folder, show, take, log
 
@@ -95,8 +105,8 @@ def test_a_live_performance_replays_frame_for_frame(performance):
     assert EDITED not in header["show"]  # the show as it started; the edit is a logged reload
     assert body[-1] == {"end": len(body) - 1}
     assert any(line.get("pt", {}).get("warp.swirl") == 2.5 for line in body[1:])  # an OSC write
-    events = [event[0] for line in body[:-1] for event in line.get("a", ())]
-    assert {"next_keyframe", "cue_next", "pigment_impulse", "reload_show"} <= set(events), events
+    events = [event[0] for line in body[1:-1] for event in line.get("a", ())]
+    assert {"next_keyframe", "cue_next", "pigment_impulse", "reload_show", "shader"} <= set(events), events
     assert any(set(line) == {"k", "t"} for line in body)  # a quiet frame is one short line
 
     stderr = _replay(folder, show, log, folder / "replay.mp4")
