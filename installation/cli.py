@@ -239,7 +239,7 @@ def render(show_file, overrides, out, seconds, audio, replay, verbose):
 
 def _read_performance_or_fail(path, show_file, overrides, seconds):
     from installation.config import ShowConfigError
-    from installation.performance import PerformanceError, read_performance
+    from installation.replay import PerformanceError, read_performance
 
     if seconds is not None:
         raise UserError("--seconds: a replay is as long as the performance; leave --seconds out")

@@ -24,7 +24,7 @@ class ShowOptions:
     watchdog_seconds: float | None = None  # overrides gallery.watchdog_seconds
     reload_interval: float = 0.5  # live: how often the show file and shaders are checked
     log: Path | None = None  # live: write the performance here (performance.py), for render --replay
-    replay: object | None = None  # a performance.Performance to render frame for frame (offline)
+    replay: object | None = None  # a replay.Performance to render frame for frame (offline)
 
 
 @dataclass

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from pythonosc.udp_client import SimpleUDPClient
 
 from installation.cli import cli
-from installation.performance import FORMAT, PerformanceError, read_performance
+from installation.performance import FORMAT
+from installation.replay import PerformanceError, read_performance
 from installation.record import iter_video
 
 from _tiny_show import write_show
@@ -233,7 +234,7 @@ def test_take_names_every_frame_made_since_the_last_take():
 
 
 def test_a_replay_makes_the_unshown_frames_too_in_their_order(tmp_path):
-    from installation.performance import Replay
+    from installation.replay import Replay
 
     log = tmp_path / "perf.jsonl"
     log.write_text(_header() + '{"k":0,"t":0.0}\n{"k":1,"t":0.1}\n{"k":2,"t":0.2,"c":[0,1]}\n{"end":3}\n',
