@@ -28,6 +28,7 @@ mono, from the first frame on) and the replay muxes it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -152,10 +153,8 @@ class PerformanceLog(Tape):
     def _close_file(self) -> None:
         file, self.file = self.file, None
         if file is not None:
-            try:
+            with contextlib.suppress(OSError):
                 file.close()
-            except OSError:
-                pass
 
     def attach(self, show) -> None:
         """Opens the file once everything else could be built (a show that fails to start leaves none)."""
@@ -167,7 +166,7 @@ class PerformanceLog(Tape):
         live_audio = getattr(getattr(show.controls, "audio", None), "live", None)
         if live_audio is not None:
             wav = self.path.with_suffix(".wav") if self.path.suffix != ".wav" else self.path.with_suffix(".sound.wav")
-            self.sound = SoundFile(wav, live_audio.samplerate)
+            self.sound = SoundFile(wav, live_audio.samplerate, clock=lambda: show.clock.t)
             live_audio.tap = self.sound.write
             self.header["audio_file"] = self.sound.path.name  # beside the log
         self._write({**self.header, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -249,10 +248,16 @@ class PerformanceLog(Tape):
 class SoundFile:
     """The live input as the show heard it, frame by frame, as a WAV file whose header is brought
     up to date with every write (a crash keeps a playable file). The samples read on the first
-    frame were heard before it and are left out, so the sound starts with the picture."""
+    frame were heard before it and are left out, so the sound starts with the picture; sound the
+    input lost (a stalled frame: it keeps 1 s at most) is filled with silence, so it stays with it."""
 
-    def __init__(self, path: Path, samplerate: int):
+    LAG_SECONDS = 0.1  # behind the frame clock by more than this: fill with silence
+
+    def __init__(self, path: Path, samplerate: int, clock):
         self.path = path
+        self.samplerate = int(samplerate)
+        self.clock = clock  # the frame's show time
+        self.written = 0
         self._file = open(path, "wb")
         self._wav = wave.open(self._file, "wb")
         self._wav.setnchannels(1)
@@ -266,7 +271,11 @@ class SoundFile:
             return
         try:
             pcm = (np.clip(np.nan_to_num(samples), -1.0, 1.0) * 32767).astype("<i2")
+            missing = round(self.clock() * self.samplerate) - self.written - pcm.size
+            if missing > self.LAG_SECONDS * self.samplerate:
+                pcm = np.concatenate([np.zeros(missing, "<i2"), pcm])
             self._wav.writeframes(pcm.tobytes())
+            self.written += pcm.size
             self._file.flush()
         except Exception as e:  # noqa: BLE001 - a full disk, a WAV past 4 GB: the show goes on without its sound
             log.error("performance sound %s stopped: %s", self.path, e)
@@ -275,8 +284,6 @@ class SoundFile:
     def close(self) -> None:
         wav, self._wav = self._wav, None
         if wav is not None:
-            try:
+            with contextlib.suppress(OSError):
                 wav.close()
                 self._file.close()
-            except OSError:
-                pass

@@ -54,6 +54,7 @@ class Performance:
             if value != h[key]:
                 raise PerformanceError(f"{self.path}: the performance was played with {what} = {h[key]}; "
                                        f"a replay keeps it (got {value})")
+        cfg.audio.enabled = False  # the logged features drive a replay; no live input is opened
         return cfg
 
     @property

@@ -91,9 +91,9 @@ class Show:
             self.cues = CueDirector(cfg, self.params, on_scene=self._enter_scene)
             self.sink = ControlSink(self.params, self.actions.post, wake=self.wake.set)
             # Before the recording: a bad mapping or audio file leaves no empty file behind.
-            self.controls = Controls(cfg, self.sink, offline=opt.offline, status=self.status,
-                                     osc_port=opt.osc_port, audio_file=opt.audio_file, query_port=opt.query_port,
-                                     midi_port=opt.midi_port)
+            self.controls = Controls(cfg, self.sink, offline=opt.offline, status=self.status, osc_port=opt.osc_port,
+                                     audio_file=None if self.tape.replaying else opt.audio_file,  # replay: only muxed
+                                     query_port=opt.query_port, midi_port=opt.midi_port)
             self.handlers = handler_table(self)
             self.tape.attach(self)
             if opt.record is not None:
