@@ -53,7 +53,7 @@ MAX_PENDING_REQUESTS = 4096  # live: requests remembered while the worker has no
 
 class Tape:
     """Neither logging nor replaying: the live loop's worker hand-over, or offline one content
-    frame per output frame. The performance log and the replay below change what they need."""
+    frame per output frame. The performance log (below) and the replay (replay.py) change what they need."""
 
     replaying = False
 

@@ -129,9 +129,10 @@ def read_performance(path) -> Performance:
         for key, kind in _HEADER_TYPES.items():
             if not isinstance(header.get(key), kind) or isinstance(header.get(key), bool):
                 raise PerformanceError(f"{path}: the header's '{key}' is missing or damaged")
+        if not all(isinstance(o, str) for o in header["overrides"]):
+            raise PerformanceError(f"{path}: the header's 'overrides' is damaged")
         frames: list[dict] = []
         complete = False
-        n = 1
         try:
             lines = list(f)
         except UnicodeDecodeError:
@@ -194,10 +195,6 @@ class Replay(Tape):
     @property
     def live_timing(self) -> bool:
         return True
-
-    @property
-    def frames(self) -> int:
-        return len(self.perf.frames)
 
     def make_clock(self, fps: float, wake) -> FrameClock:
         return ReplayClock(fps, [line["t"] for line in self.perf.frames])
