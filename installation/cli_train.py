@@ -12,6 +12,16 @@ class UserError(click.ClickException):
     """An error a user can fix; printed without a traceback."""
 
 
+def make_out_folder(path: Path, option: str) -> None:
+    """Create the folder an output file goes into; UserError naming it if that is impossible."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{option} {path}: cannot create its folder {path.parent} ({e.strerror or e})") from None
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a folder; expected a file name")
+
+
 @click.command()
 @click.argument("src", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--res", type=int, required=True, help="Output resolution (a power of two).")

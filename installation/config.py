@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import reprlib
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,10 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from installation.control.network import is_loopback_host, parse_host_port, parse_networks
 from installation.render.pigment import PigmentParams
 from installation.render.tone import ToneParams
-
-
-class ShowConfigError(ValueError):
-    """A show file or override that cannot be used; the message names file and key."""
+from installation.show_text import ShowConfigError, apply_override, parse_override, parse_show_text
 
 
 def live(default: float, lo: float, hi: float, doc: str, smoothing: float = 0.15) -> Any:
@@ -373,73 +369,21 @@ def _format_errors(source: str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """'a.b=v' -> (['a', 'b'], v), with v parsed as a TOML value (bare words as strings)."""
-    if "=" not in text:
-        raise ShowConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. latent.speed=0.5")
-    key, raw = text.split("=", 1)
-    key = key.strip()
-    if not key:
-        raise ShowConfigError(f"--set {text!r}: empty key")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    except RecursionError:
-        raise ShowConfigError(f"--set {key}: the value is nested too deeply") from None
-    return key.split("."), value
-
-
-def _apply_override(data: dict, path: list[str], value: Any) -> None:
-    node = data
-    for part in path[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ShowConfigError(f"--set {'.'.join(path)}: '{part}' is not a section")
-    node[path[-1]] = value
-
-
-# A show file is a page of settings; 1 MB is thousands of keyframes. Larger files are refused
-# before they are parsed (a 10 MB file took minutes to set up).
-MAX_SHOW_BYTES = 1 << 20
-
-
-def parse_show_text(path: Path) -> dict:
-    """The TOML of a show file; ShowConfigError naming the file if it is too big, not UTF-8 or not TOML."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_SHOW_BYTES + 1)
-    except OSError as e:
-        raise ShowConfigError(f"{path}: cannot read the show file ({e.strerror or e})") from None
-    if len(raw) > MAX_SHOW_BYTES:
-        raise ShowConfigError(f"{path}: the show file is larger than {MAX_SHOW_BYTES // 1024} KB; "
-                              "expected a page of settings")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ShowConfigError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
-                              "save the show file as UTF-8") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ShowConfigError(f"{path}: not valid TOML: {e}") from None
-    except RecursionError:
-        raise ShowConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
-
-
-def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, reload: bool = False) -> ShowConfig:
+def load_show(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, reload: bool = False,
+              text: str | None = None) -> ShowConfig:
     """Read, override and validate a show file. Raises ShowConfigError naming file and key.
     reload=True (a running show reads its file again): an empty file is an error, not the
-    defaults; editors empty a file for a moment while they save it."""
+    defaults; editors empty a file for a moment while they save it. `text`: the file's text as
+    read before (a hot reload, a performance log); the file itself is then not read."""
     path = Path(path)
-    if not path.is_file():
+    if text is None and not path.is_file():
         raise ShowConfigError(f"{path}: show file not found")
-    data = parse_show_text(path)
+    data = parse_show_text(path, text)
     if reload and not data:
         raise ShowConfigError(f"{path}: the show file is empty (being saved?); the running show stays as it is")
     for text in overrides:
         key, value = parse_override(text)
-        _apply_override(data, key, value)
+        apply_override(data, key, value)
     if "base_dir" in data:
         raise ShowConfigError(f"{path}: unknown key 'base_dir'")
     return validate_show(data, source=str(path), base_dir=path.resolve().parent)

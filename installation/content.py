@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -115,6 +116,7 @@ class ContentWorker:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._serial = 0
+        self._made: list[int] = []  # serials of the frames made since the last take()
 
     def _count_frame(self, seconds: float) -> None:
         self.frames_made += 1
@@ -200,19 +202,25 @@ class ContentWorker:
         self._thread = threading.Thread(target=self._run, name="content-worker", daemon=True)
         self._thread.start()
 
-    def submit(self, w: torch.Tensor, params: Frame, dream: bool, noise: list[torch.Tensor] | None = None) -> None:
-        """Post the newest request; an unconsumed older one is dropped."""
+    def submit(self, w: torch.Tensor, params: Frame, dream: bool, noise: list[torch.Tensor] | None = None) -> int:
+        """Post the newest request; an unconsumed older one is dropped. Returns its serial."""
         with self._cond:
             if self._request is not None:
                 self.requests_dropped += 1
             self._serial += 1
             self._request = ContentRequest(w=w, params=params, dream=dream, serial=self._serial, noise=noise)
             self._cond.notify()
+            return self._serial
 
-    def take(self) -> ContentFrame | None:
-        """The newest finished frame since the last call, or None."""
+    def take(self, made: list[int] | None = None) -> ContentFrame | None:
+        """The newest finished frame since the last call, or None. `made` gets the serials of
+        every frame finished since then, in order (the returned one last): a performance log
+        needs the ones never shown too, since a live dreamer carries state from frame to frame."""
         with self._cond:
             result, self._result = self._result, None
+            if made is not None:
+                made.extend(self._made)
+            self._made.clear()
             return result
 
     def _run(self) -> None:
@@ -232,6 +240,7 @@ class ContentWorker:
                 continue
             with self._cond:
                 self._result = frame
+                self._made.append(frame.serial)
                 self._count_frame(frame.seconds)
 
     @property
@@ -246,6 +255,50 @@ class ContentWorker:
             self._cond.notify_all()
         if self._thread is not None and timeout > 0:
             self._thread.join(timeout=timeout)
+
+
+LIVE_SWITCH_INTERVAL = 0.001  # seconds; see live_display_thread
+
+
+def live_display_thread(live: bool):
+    """Set up the display thread for a live loop; returns what puts the settings back."""
+    switch_interval, torch_threads = sys.getswitchinterval(), torch.get_num_threads()
+    if live:
+        # Every torch op of the frame releases the GIL; a busy thread (an OSC flood) would then
+        # keep it for a whole switch interval (5 ms) each time. A short one bounds that wait.
+        sys.setswitchinterval(min(switch_interval, LIVE_SWITCH_INTERVAL))
+        # The display thread's torch work (the mapping network, slerp_z) is tiny; a team of
+        # OpenMP threads for it spins and starves the (lower-priority) content worker: measured
+        # 14 vs 169 content frames in 6 s of default.toml at 160x90 on 2 cores. (Per thread.)
+        torch.set_num_threads(1)
+
+    def restore() -> None:
+        sys.setswitchinterval(switch_interval)
+        if live:
+            torch.set_num_threads(torch_threads)
+
+    return restore
+
+
+class ContentTiming:
+    """When content frames arrive, and how far the display has crossfaded to the newest one.
+
+    Live (and replaying a live performance) the display crossfades from the previous content
+    frame to the newest over the recent interval between arrivals, so a 10 fps generator still
+    looks smooth at 60 fps. Offline every output frame has its own content frame: mix 1."""
+
+    def __init__(self, fps: float, live: bool):
+        self.live = live
+        self.newest_at = 0.0  # show time of the newest arrival
+        self.interval = 1.0 / fps  # the recent interval between arrivals (live)
+
+    def arrived(self, t: float) -> None:
+        if self.live and self.newest_at > 0:
+            self.interval = 0.8 * self.interval + 0.2 * max(1e-3, t - self.newest_at)
+        self.newest_at = t
+
+    def mix(self, t: float, crossfade: bool) -> float:
+        return 1.0 if not self.live or not crossfade else min(1.0, (t - self.newest_at) / self.interval)
 
 
 def make_live_dreamer(device, net: str, checkpoint: str | None, weights: str | None, layer: str | None,

@@ -32,6 +32,10 @@ class Params:
         self._offset: dict[str, float] = {}  # additive modulation (audio "add" mappings)
         self._current: dict[str, float] = {}
         self.counters = {"clamped": 0, "rejected": 0}
+        self._eased: dict[str, float] | None = None  # the last snapshot's values
+        # A performance log (performance.py) sees, and a replay restores, the state each snapshot
+        # eases from: tap(targets, offsets, current, last eased values), under the lock.
+        self.tap = None
         self.load(cfg)
 
     def load(self, cfg: ShowConfig | None, jump: bool = True) -> None:
@@ -87,6 +91,8 @@ class Params:
         dt = max(0.0, float(dt))
         out = {}
         with self._lock:
+            if self.tap is not None:
+                self.tap(self._target, self._offset, self._current, self._eased)
             for key, spec in self.specs.items():
                 goal = self._target[key] + self._offset.get(key, 0.0)
                 goal = min(max(goal, spec.lo), spec.hi)
@@ -99,4 +105,5 @@ class Params:
                     cur = spec.default
                 self._current[key] = cur
                 out[key] = cur
+            self._eased = out
         return Frame.from_values(out)

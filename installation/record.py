@@ -384,7 +384,9 @@ class VideoRecorder:
             self.path = final
 
     def _mux_audio(self) -> None:
-        """Copy the video stream and add the audio as AAC; the shorter stream sets the length."""
+        """Copy the video stream and add the audio as AAC; the video sets the length (a shorter
+        sound is padded with silence: no frame is ever cut off, e.g. a replay whose live sound lost
+        a moment)."""
         import imageio_ffmpeg
 
         if not self.audio_path.is_file():
@@ -393,7 +395,7 @@ class VideoRecorder:
         cmd = [
             imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error",
             "-i", str(self.temp_path), "-i", str(self.audio_path),
-            "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
+            "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", "apad", "-c:a", "aac", "-b:a", "192k",
             "-shortest", "-f", "mp4", str(muxed),
         ]  # fmt: skip
         result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

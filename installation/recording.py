@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -34,11 +35,16 @@ def recording_path(cfg: ShowConfig, name: str | None) -> Path:
 class Recording:
     """At most one VideoRecorder at a time; what it wrote is added to the show's stats."""
 
-    def __init__(self, cfg: ShowConfig, stats, offline: bool = False, audio_file: Path | None = None):
+    def __init__(self, cfg: ShowConfig, stats, offline: bool = False, audio_file: Path | None = None,
+                 clock: Callable[[], float] | None = None, paced: bool | None = None):
         self.cfg = cfg
         self.stats = stats
         self.offline = offline  # offline: the writer blocks instead of dropping, and muxes the audio file
         self.audio_file = audio_file
+        # Paced (live, and a replay of a live performance): video frame n is the newest frame shown
+        # by n / fps on `clock`, the show's frame time; so a replay paces its take as the live one.
+        self.paced = not offline if paced is None else paced
+        self.clock = clock
         self.recorder = None
 
     @property
@@ -63,7 +69,8 @@ class Recording:
             block=self.offline,
             audio_path=self.audio_file if self.offline else None,
             channels=4,  # the frames come from ShaderChain.read_rgba
-            wall_clock=not self.offline,  # live: the video follows the wall clock, whatever wakes the loop
+            wall_clock=self.paced,  # live: the video follows the clock, whatever wakes the loop
+            **({} if self.clock is None else {"clock": self.clock}),
         )
         log.info("recording to %s", path)
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from installation.config import ShowConfig, load_show
+from installation.show_text import read_show_text
 
 log = logging.getLogger("installation.show")
 
@@ -68,6 +69,7 @@ class HotReload:
         self.shader_error_shown = False
         self.last_read_at = -1e9
         self.problem: str | None = None  # the newest error, for the window title
+        self.last_text: str | None = None  # the text of the newest version applied
 
     def changed(self) -> bool:
         stamp = file_stamp(self.show_path)
@@ -83,12 +85,14 @@ class HotReload:
         """Asked again within RELOAD_MIN_SECONDS (a flood must not cost frames)."""
         return time.monotonic() - self.last_read_at < RELOAD_MIN_SECONDS
 
-    def read(self, running: ShowConfig, check) -> ShowConfig | None:
+    def read(self, running: ShowConfig, check, text: str | None = None) -> ShowConfig | None:
+        """`text`: this version of the file (a replayed reload) instead of the file on disk."""
         if self.show_path is None:
             raise ValueError("this show was not started from a file; nothing to reload")
         self.last_read_at = time.monotonic()
         try:
-            new = load_show(self.show_path, self.overrides, reload=True)
+            text = read_show_text(self.show_path) if text is None else text
+            new = load_show(self.show_path, self.overrides, reload=True, text=text)
             check(new)
         except Exception as e:  # noqa: BLE001 - any bad edit: keep the last good version
             self.stats.reload_errors += 1
@@ -103,23 +107,27 @@ class HotReload:
             log.warning("show file: %s changed; that takes a restart (the running values stay)", ", ".join(kept))
             keep_running_values(running, new, kept)
         self.stats.reloads += 1
+        self.last_text = text  # what a performance log keeps of this reload
         self.last_error = None
         self.problem = None
         log.info("show file reloaded: %s", self.show_path)
         return new
 
 
-def apply_show_file(show) -> bool:
-    """Read the show's file again and hand each running part its new section; an invalid
-    version keeps the last good one (logged once, and outside gallery mode in the title)."""
+def apply_show_file(show, text: str | None = None) -> bool:
+    """Read the show's file again (or take `text`, a replayed reload) and hand each running part
+    its new section; an invalid version keeps the last good one (logged once, and outside
+    gallery mode in the title)."""
     from installation.control.wiring import check_mappings
     from installation.latent_director import load_w_files
 
     w_files = []
-    new = show.reloader.read(show.cfg, lambda cfg: (w_files.extend(load_w_files(cfg)), check_mappings(cfg, show.params)))
+    new = show.reloader.read(show.cfg, lambda cfg: (w_files.extend(load_w_files(cfg)), check_mappings(cfg, show.params)),
+                             text)
     show_problem(show, show.reloader.problem)
     if new is None:
         return False
+    show.tape.reloaded(show.reloader.last_text)
     old = show.cfg
     show.cfg = show.recording.cfg = show.controls.cfg = new
     show.cues.reload(new, RELOAD_FADE_SECONDS)

@@ -85,10 +85,13 @@ def run_show(
     seconds: float | None = None,
     frames: int | None = None,
 ) -> ShowStats:
+    perf = options.replay  # render --replay: the show as it was played, its length the performance's
     try:
-        cfg = load_show(show_file, overrides)
+        cfg = load_show(show_file, overrides) if perf is None else perf.config(show_file, tuple(overrides))
     except ValueError as e:  # ShowConfigError (e.g. the file was edited since the command read it)
         raise ShowSetupError(str(e)) from None
+    if perf is not None:
+        overrides, frames, seconds = perf.overrides(tuple(overrides)), len(perf.frames), None
     options = replace(options, overrides=tuple(overrides))  # a hot reload applies them again
     from installation.render.shaders import ShaderError
 

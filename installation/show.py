@@ -3,13 +3,14 @@ for its piece of every frame, each step guarded (guard.py) so nothing stops a li
 
 Live (`play`): the content worker runs on its own thread; the display never waits for it
 and crossfades between the last two content frames. Offline (`render`): every output frame
-gets its own content frame, at exact times k / fps, so renders repeat bit for bit.
+gets its own content frame, at exact times k / fps, so renders repeat bit for bit. What a
+live frame depends on besides the show file goes through `self.tape` (performance.py), which
+logs it (`play --log`) or, replaying (`render --replay`), brings it back at the same frame.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from installation.handlers import handler_table
 from installation.live import Frame
 from installation.outputs import Outputs
 from installation.params import Params
+from installation.performance import open_tape
 from installation.recording import Recording
 from installation.reload import HotReload, upkeep
 from installation.show_options import ShowOptions, ShowStats  # noqa: F401 - imported from here
@@ -32,13 +34,10 @@ from installation.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
-LIVE_SWITCH_INTERVAL = 0.001  # seconds; see Show.run
-
 
 class Show:
     def __init__(self, cfg: ShowConfig, options: ShowOptions | None = None, show_path: Path | None = None):
-        from installation.clock import FrameClock
-        from installation.content import ContentWorker
+        from installation.content import ContentTiming, ContentWorker
         from installation.control.sink import ControlSink
         from installation.control.wiring import Controls
         from installation.device import pick_device
@@ -63,7 +62,9 @@ class Show:
         self.handlers: dict[str, Callable] = {}
         self.reloader = HotReload(Path(show_path) if show_path is not None else None, opt.overrides, self.stats)
         self.dream_on = cfg.dream.enabled
-        self.recording = Recording(cfg, self.stats, offline=opt.offline, audio_file=opt.audio_file)
+        self.tape = open_tape(opt, cfg, show_path)  # performance.py: play --log, render --replay, or neither
+        self.recording = Recording(cfg, self.stats, offline=opt.offline, audio_file=opt.audio_file,
+                                   clock=lambda: self.clock.t, paced=self.tape.live_timing)
         self.outputs = Outputs(self.recording, self.guard)  # the recording, NDI, the virtual camera
         self.controls = self.window = self.chain = self.worker = None
 
@@ -77,6 +78,7 @@ class Show:
         up = load_upscaler(cfg.resolve(cfg.show.upscaler), self.device) if cfg.show.upscale == "learned" else None
         self._new_worker = lambda: ContentWorker(self.G, cfg.model.noise, self.dreamer, cfg.model.threads, upscaler=up)
         self.worker = self._new_worker()
+        self.timing = ContentTiming(cfg.show.fps, live=self.tape.live_timing)  # arrivals and the crossfade
         try:
             w, h = cfg.show.width, cfg.show.height
             self.window = open_window(
@@ -87,15 +89,16 @@ class Show:
                 self.window.ctx, w, h, shader_dir=self._shader_dir(cfg), render_scale=cfg.show.render_scale,
                 fit=cfg.show.fit, tiles=cfg.show.tiles, pigment=cfg.pigment.enabled,
             )
-            self.clock = FrameClock(cfg.show.fps, offline=opt.offline, wake=self.wake)
+            self.clock = self.tape.make_clock(cfg.show.fps, self.wake)
             self.cues = CueDirector(cfg, self.params, on_scene=self._enter_scene)
             self.sink = ControlSink(self.params, self.actions.post, wake=self.wake.set)
             # Before the recording: a bad mapping or audio file leaves no empty file behind.
-            self.controls = Controls(cfg, self.sink, offline=opt.offline, status=self.status,
-                                     osc_port=opt.osc_port, audio_file=opt.audio_file, query_port=opt.query_port,
-                                     midi_port=opt.midi_port, link=opt.link)
+            self.controls = Controls(cfg, self.sink, offline=opt.offline, status=self.status, osc_port=opt.osc_port,
+                                     audio_file=None if self.tape.replaying else opt.audio_file,  # replay: only muxed
+                                     query_port=opt.query_port, midi_port=opt.midi_port, link=opt.link)
             self.outputs.open(cfg, opt)
             self.handlers = handler_table(self)
+            self.tape.attach(self)
             if opt.record is not None:
                 self.recording.start(opt.record)
             elif cfg.record.path and not opt.offline:
@@ -131,6 +134,7 @@ class Show:
         self.actions.post(name, *args)
 
     def run_action(self, name: str, *args) -> None:
+        self.tape.action(name, args)
         handler = self.handlers.get(name)
         if handler is None:
             if self.guard.seen.first(f"unknown action {name}"):
@@ -166,7 +170,7 @@ class Show:
 
         Offline, `seconds` means show time (exactly seconds * fps frames); live, it means
         wall-clock seconds, however many frames the machine manages in them."""
-        from installation.content import ContentRequest, as_uint8
+        from installation.content import ContentRequest, as_uint8, live_display_thread
 
         offline, deadline = self.opt.offline, None
         if frames is None and seconds is not None:
@@ -184,18 +188,10 @@ class Show:
             from tqdm import tqdm
 
             bar = tqdm(total=frames, unit="frame", desc="render")
-        newest_at, content_interval, last_upkeep = 0.0, 1.0 / self.cfg.show.fps, -1e9
+        last_upkeep = -1e9
         wall_start = time.perf_counter()
         watchdog = Watchdog(self.opt.watchdog_seconds or self.cfg.gallery.watchdog_seconds, self.guard.seen, self.stats, wall_start)
-        switch_interval, torch_threads = sys.getswitchinterval(), torch.get_num_threads()
-        if not offline:
-            # Every torch op of the frame releases the GIL; a busy thread (an OSC flood) would then
-            # keep it for a whole switch interval (5 ms) each time. A short one bounds that wait.
-            sys.setswitchinterval(min(switch_interval, LIVE_SWITCH_INTERVAL))
-            # The display thread's torch work (the mapping network, slerp_z) is tiny; a team of
-            # OpenMP threads for it spins and starves the (lower-priority) content worker: measured
-            # 14 vs 169 content frames in 6 s of default.toml at 160x90 on 2 cores. (Per thread.)
-            torch.set_num_threads(1)
+        restore_thread = live_display_thread(live=not offline)
         try:
             k = 0
             while not self.stop_requested and (frames is None or k < frames):
@@ -204,10 +200,11 @@ class Show:
                 t, dt = self.clock.tick()
                 for key in self.window.poll():
                     self.handle_key(key)
-                for name, args in self.actions.drain(t):
+                for name, args in [*self.tape.begin(t), *self.actions.drain(t)]:  # replaying: the logged ones
                     self.run_action(name, *args)
                 self.guard("cues", self.cues.update, dt)
                 self.guard("control", self.controls.update, t, dt)
+                self.tape.features(self.sink)
                 self.wake.clear()  # what woke this frame is in this snapshot
                 p = self.params_now = self.params.snapshot(dt)
                 features = self.sink.features()
@@ -217,23 +214,18 @@ class Show:
                     x, y = (float(v) for v in self._impulse_rng.uniform(0.2, 0.8, 2))
                     self.chain.impulse(x, y, p.pigment.onset_impulse)
                 if w is not None:
-                    noise = self.latent.last_noise
-                    if offline:
-                        frame = self.guard("content", self.worker.produce,
-                                           ContentRequest(w, p, self.dream_on, noise=noise))
-                    else:
-                        self.worker.submit(w, p, self.dream_on, noise)
-                        frame = self.worker.take()
+                    req = ContentRequest(w, p, self.dream_on, noise=self.latent.last_noise)
+                    frame = self.tape.content(req, self.worker, self.guard)
                     if frame is not None and self.guard.ok("upload", self.chain.push_content, as_uint8(frame.image)):
                         self.stats.content_frames += 1
-                        if not offline and newest_at > 0:
-                            content_interval = 0.8 * content_interval + 0.2 * max(1e-3, t - newest_at)
-                        newest_at = t
-                mix = 1.0 if offline or not self.cfg.crossfade.enabled else min(1.0, (t - newest_at) / content_interval)
+                        self.timing.arrived(t)
+                mix = self.timing.mix(t, self.cfg.crossfade.enabled)
                 tex = self.guard("render", self.chain.render, p, t, mix)
                 if tex is not None:  # else nothing is presented: the last good frame stays up
                     self.guard("present", self.window.present, tex)
-                if not self.outputs.write(k, self.chain.read_rgba, on_frame):  # the recording failed
+                recorded = self.outputs.write(k, self.chain.read_rgba, on_frame)  # False: the recording failed
+                self.guard("log", self.tape.end)
+                if not recorded:
                     self.stop_requested |= offline  # a render without its file has nothing left to do
                 if not offline:
                     now = time.perf_counter()
@@ -248,9 +240,7 @@ class Show:
                 if bar is not None:
                     bar.update(1)
         finally:
-            sys.setswitchinterval(switch_interval)
-            if not offline:
-                torch.set_num_threads(torch_threads)
+            restore_thread()
             if bar is not None:
                 bar.close()
             self.stats.seconds += time.perf_counter() - wall_start
@@ -269,7 +259,8 @@ class Show:
 
     def close(self) -> ShowStats:
         """Stop everything; the recording is always finalised. Safe on a half-built show."""
-        parts = ((self.controls, "the controls"), (self.outputs, "the video outputs"), (self.worker, "the content worker"))
+        parts = ((self.controls, "the controls"), (self.outputs, "the video outputs"),
+                 (self.worker, "the content worker"), (self.tape, "the log"))
         for part, what in parts:
             try:
                 if part is not None:

@@ -26,6 +26,8 @@ class ShowOptions:
     shader_dir: Path | None = None  # overrides show.shaders
     watchdog_seconds: float | None = None  # overrides gallery.watchdog_seconds
     reload_interval: float = 0.5  # live: how often the show file and shaders are checked
+    log: Path | None = None  # live: write the performance here (performance.py), for render --replay
+    replay: object | None = None  # a replay.Performance to render frame for frame (offline)
 
 
 @dataclass

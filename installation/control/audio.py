@@ -42,6 +42,8 @@ class LiveAudioFeatures:
     def __init__(self, cfg: AudioSection, fps: float):
         self.input = LiveAudioInput(cfg.device, cfg.samplerate, cfg.blocksize)
         self.analyzer = AudioAnalyzer(cfg.samplerate, bands=cfg.bands, fps=fps)
+        self.samplerate = cfg.samplerate
+        self.tap = None  # called with each frame's samples (a performance log records them)
 
     def start(self) -> "LiveAudioFeatures":
         self.input.start()
@@ -51,7 +53,10 @@ class LiveAudioFeatures:
         self.input.stop()
 
     def update(self, gain: float = 1.0) -> dict[str, float]:
-        self.analyzer.push(self.input.read(), gain)
+        samples = self.input.read()
+        if self.tap is not None:
+            self.tap(samples)
+        self.analyzer.push(samples, gain)
         return self.analyzer.features()
 
     @property

@@ -224,23 +224,29 @@ class ShaderProgram:
         self.name = fragment + "".join(f" +{d}" for d in self.defines)
         self.version = 0
         self._stamps: dict[Path, tuple[int, int] | None] = {}
+        self.texts: tuple[str, str] = ("", "")  # the (vertex, fragment) source it runs, includes pasted
         self.program = self._build()
 
-    def _build(self) -> moderngl.Program:
-        vertex = load_source(self.vertex_path, self.root)
-        fragment = with_defines(load_source(self.fragment_path, self.root), self.defines)
-        # Stamp before compiling so an edit during the compile is seen next time.
-        self._stamps = {f: _stamp(f) for f in (*vertex.files, *fragment.files)}
-        return compile_program(self.ctx, vertex, fragment)
+    def _build(self, texts: tuple[str, str] | None = None) -> moderngl.Program:
+        if texts is None:
+            vertex = load_source(self.vertex_path, self.root)
+            fragment = with_defines(load_source(self.fragment_path, self.root), self.defines)
+            # Stamp before compiling so an edit during the compile is seen next time.
+            self._stamps = {f: _stamp(f) for f in (*vertex.files, *fragment.files)}
+        else:  # a version logged by a performance (performance.py), not the files on disk
+            vertex, fragment = ShaderSource(self.vertex_path, texts[0], []), ShaderSource(self.fragment_path, texts[1], [])
+        program = compile_program(self.ctx, vertex, fragment)
+        self.texts = (vertex.text, fragment.text)
+        return program
 
     def changed(self) -> bool:
         return any(_stamp(f) != s for f, s in self._stamps.items())
 
-    def reload(self) -> None:
-        """Rebuild from disk; on error keep the old program and raise ShaderError."""
+    def reload(self, texts: tuple[str, str] | None = None) -> None:
+        """Rebuild from disk (or these texts); on error keep the old program and raise ShaderError."""
         before = self._stamps
         try:
-            program = self._build()
+            program = self._build(texts)
         except ShaderError:
             if self._stamps is before:
                 # Reading failed (e.g. a missing include): re-stamp the known files so the
@@ -265,6 +271,7 @@ class ShaderLibrary:
             raise ShaderError(f"{self.root}: shader folder not found")
         self._programs: dict[tuple[str, str], ShaderProgram] = {}
         self.failing: set[str] = set()  # programs whose newest version did not compile (the old one runs)
+        self.on_build = None  # on_build(key, texts) after a program is built or rebuilt (a performance log)
 
     def program(self, fragment: str, vertex: str = FULLSCREEN_VERTEX, defines: tuple[str, ...] = ()) -> ShaderProgram:
         """The program for `fragment` (a path under the shader folder), built on first use;
@@ -272,18 +279,33 @@ class ShaderLibrary:
         key = (vertex, fragment, tuple(defines))
         if key not in self._programs:
             self._programs[key] = ShaderProgram(self.ctx, self.root, vertex, fragment, tuple(defines))
+            self._built(key)
         return self._programs[key]
+
+    def _built(self, key) -> None:
+        if self.on_build is not None:
+            self.on_build(key, self._programs[key].texts)
+
+    def sources(self) -> dict[tuple, tuple[str, str]]:
+        """Each program's key (vertex, fragment, defines) and the (vertex, fragment) text it runs."""
+        return {key: shader.texts for key, shader in self._programs.items()}
+
+    def replace(self, key: tuple, texts: tuple[str, str]) -> None:
+        """Run this version of a program (a replayed performance); ShaderError if it does not compile."""
+        vertex, fragment, defines = key
+        self.program(fragment, vertex, tuple(defines)).reload(texts)
 
     def reload_if_changed(self) -> list[str]:
         """Rebuild programs whose files changed. Returns error messages (empty if all good);
         a program that fails to compile keeps running its previous version."""
         errors = []
-        for shader in self._programs.values():
+        for key, shader in self._programs.items():
             if not shader.changed():
                 continue
             try:
                 shader.reload()
                 log.info("reloaded shader %s", shader.name)
+                self._built(key)
                 self.failing.discard(shader.name)
             except ShaderError as e:
                 log.warning("shader %s did not compile, keeping the previous version:\n%s", shader.name, e)
