@@ -32,7 +32,7 @@ def _open_live_show(show_file: Path, size, overrides: list[str]):
         try:
             cfg = _show_config(show_file, size, [*overrides, *extra])
             show = Show(cfg, options, show_path=show_file)
-            note = f"{cfg.dream.net} ({cfg.dream.layer})" if fallback is None else fallback
+            note = f"{cfg.dream.net} ({cfg.dream.layer or 'its default layer'})" if fallback is None else fallback
             if errors:
                 note += f"; the show file's dreamer failed: {errors[0]}"
             return show, note
