@@ -82,6 +82,7 @@ def main(argv=None) -> dict:
     from installation.look import format_summary, look, measure_video
     from installation.models.checkpoint import load_generator
     from installation.render.pigment import PigmentFlow, PigmentParams
+    from installation.render.passes import PresentPass, RenderTarget
     from installation.render.shaders import ShaderLibrary
     from installation.render.tone import ToneParams
     from installation.render.window import HeadlessWindow, write_image
@@ -96,7 +97,8 @@ def main(argv=None) -> dict:
 
     window = HeadlessWindow(16, 16)
     library = ShaderLibrary(window.ctx)
-    flow = PigmentFlow(library, work, output_size=(width, height), fill=args.fill)
+    flow = PigmentFlow(library, work, fill=args.fill)
+    upscale, picture = PresentPass(library), RenderTarget(window.ctx, (width, height), "f1")  # as ShaderChain
     content = None
     rng = np.random.default_rng(0)
 
@@ -131,12 +133,14 @@ def main(argv=None) -> dict:
             next_impulse += args.impulse_every
         mix = min(1.0, (t - last_content) / content_period)
         t0 = time.perf_counter()
-        out = flow.render(dt, params, tone, content_mix=mix)
-        rgb = np.frombuffer(out.read(), np.uint8).reshape(height, width, 4)[::-1, :, :3]
+        upscale.render(picture.framebuffer, flow.render(dt, params, tone, content_mix=mix))
+        rgb = np.frombuffer(picture.texture.read(), np.uint8).reshape(height, width, 4)[::-1, :, :3]
         gl_s += time.perf_counter() - t0
         writer.send(np.ascontiguousarray(rgb))
     writer.close()
     flow.release()
+    upscale.release()
+    picture.release()
     library.release()
     window.close()
 

@@ -4,9 +4,9 @@
     .venv/bin/python benchmarks/pigment.py --scales 0.5 --project 0 10 20
 
 What a frame costs here is what the live chain adds (ShaderChain with the pigment on): velocity
-step on a 1/8 grid, one dye pass (advection + injection), the dye's mipmaps when bloom is on,
-output (sheen + bloom + tone) at the work size, then one bilinear upscale to the output size
-for render_scale < 1; a new 64 px content frame is filled every `--content-every` frames.
+step on a 1/8 grid, the injection at the 1/4 fill size, the glow at 1/4 when bloom is on, one
+dye + picture pass at the work size, then one bilinear upscale to the output size for
+render_scale < 1; a new 64 px content frame is filled every `--content-every` frames.
 ctx.finish() ends each frame so llvmpipe's threads are inside the timing. Median wall time,
 and the process's CPU time a frame (llvmpipe's threads included): on a shared machine the
 CPU time is the steadier figure. `--chain` times today's warp/feedback chain the same way.
@@ -16,7 +16,11 @@ Measured 2026-11-30, llvmpipe, 2 cores shared with a GAN training (load average 
   before (8 draws: bloom pass, 5-tap bloom, 4-tap sheen, 3-point smear, sharpening, fill at
   1/2, every part paid for even when off): scale 0.5: 50-63 ms wall, 41 ms CPU;
   scale 1: 182-236 ms wall, 149 ms CPU.
-  now: see the README's "Performance" (the warp/feedback chain, same run, is the yardstick).
+Then, same day, training paused, old and new interleaved (two runs each), scale 0.5, CPU a frame:
+  one dye pass with 9 taps + an output pass reading the dye's mipmaps, bicubic fill:
+  28.4 / 28.9 ms (warp/feedback chain 17.4 / 17.2);
+  now (dye + picture in one 4-tap pass, injection and smear at the fill size, glow from a
+  quarter-size copy, bilinear fill where it does not magnify): 17.8 / 17.6 ms (chain 17.3 / 17.4).
 Found on the way: llvmpipe runs both sides of a uniform `if`, so a part that is off must be
 compiled out (#define variants), and a 640x360 pass with the tone in it costs ~4x a plain copy.
 """
@@ -67,9 +71,6 @@ def main(argv=None) -> None:
     ap.add_argument("--fill", default="tiles", choices=["tiles", "cover", "mirror"])
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--tone-at-output", action="store_true",
-                    help="draw the output pass at the output size (it is then the upscale) instead of tone at the "
-                         "work size + a plain bilinear upscale (what ShaderChain does; measured cheaper)")
     ap.add_argument("--chain", action="store_true", help="also time today's warp/feedback chain, same sizes, same way")
     ap.add_argument("--set", action="append", default=[], help="PigmentParams field=value")
     ap.add_argument("--content-every", type=int, default=2, help="a new content frame every N frames (12/s at 25 fps ~ 2)")
@@ -96,7 +97,7 @@ def main(argv=None) -> None:
         for iterations in args.project:
             sets = {k: float(v) for k, v in (item.split("=") for item in args.set)}
             params = replace(PigmentParams(), project_iterations=iterations, **sets)
-            flow = PigmentFlow(library, work, output_size=(width, height) if args.tone_at_output else work, fill=args.fill)
+            flow = PigmentFlow(library, work, fill=args.fill)
             times, cpu = [], []
             for i in range(args.warmup + args.frames):
                 t0, c0 = time.perf_counter(), time.process_time()
@@ -106,7 +107,7 @@ def main(argv=None) -> None:
                 if i % 15 == 0:
                     flow.impulse(0.4, 0.6, 0.3, 0.2)
                 texture = flow.render(1 / 25, params, content_mix=0.5)
-                if not args.tone_at_output and work != (width, height):
+                if work != (width, height):
                     present.render(output.framebuffer, texture)
                 ctx.finish()
                 if i >= args.warmup:
@@ -114,7 +115,7 @@ def main(argv=None) -> None:
                     cpu.append(time.process_time() - c0)
             flow.release()
             print(json.dumps({"size": f"{width}x{height}", "render_scale": scale, "work": f"{work[0]}x{work[1]}",
-                              "project_iterations": iterations, "fill": args.fill, "tone_at_output": args.tone_at_output,
+                              "project_iterations": iterations, "fill": args.fill,
                               "ms_per_frame": round(1000 * statistics.median(times), 2),
                               "ms_p90": round(1000 * float(np.percentile(times, 90)), 2),
                               # CPU time of this process (llvmpipe's threads included): what a

@@ -9,7 +9,7 @@ Measures, in one run and under the same load:
 - the live show (1280x720, dream and warps on): display fps p5 / median, content fps;
 - OSC-to-screen latency: /installation/grade/exposure to -4 sent over UDP, timed to the
   first frame read back from the running show whose brightness shows it;
-- offline render frames/s at 1920x1080 into an mp4.
+- offline render frames/s at 1920x1080 into an mp4, dream off.
 
 Every field is always present: a part that fails gives null and a `<field>_error` line, so
 a broken dreamer does not hide the display numbers. `--quick` runs each part briefly

@@ -165,7 +165,7 @@ class DreamSection(Section):
     enabled: bool = Field(False, description="Run live DeepDream on the generated frames.")
     net: str = Field("discriminator", description="'discriminator' (of the loaded checkpoint), 'resnet18'..'resnet152', or a dreamer file.")
     weights: str | None = Field(None, description="Local weights for a ResNet dreamer, relative to the show file.")
-    layer: str = Field("b16", description="Layer to maximise, by name (`installation dream --list-layers NET`).")
+    layer: str | None = Field(None, description="Layer to maximise, by name (`installation dream --list-layers NET`); None: the net's default, a stride-8 layer (a ResNet's layer2, a 64 px discriminator's b16) whose detail is a few pixels across.")
     resolution: int = Field(128, ge=16, le=1024, description="The dream runs on a copy this many pixels high.")
     strength: float = live(0.5, 0.0, 1.0, "Mix of the dream detail over the original.")
     step: float = live(0.02, 0.0, 0.5, "Normalised gradient-ascent step size.")

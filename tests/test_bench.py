@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from installation.bench import BenchPlan, run_bench
+from installation.bench import DEFAULT_SHOW, BenchPlan, run_bench
 
 from conftest import open_headless
 
@@ -86,3 +86,10 @@ def test_a_failing_part_is_reported_not_raised(monkeypatch):
     bench._guarded(out, ["display_fps_720p", "display_fps_1080p"], lambda: bench.bench_display(None, 1.0))
     assert out["display_fps_720p"] is None and out["display_fps_1080p"] is None
     assert "no GL today" in out["display_fps_720p_error"]
+
+
+def test_offline_rate_is_measured_with_the_dream_off_though_the_show_dreams(result):
+    from installation.config import load_show
+
+    assert load_show(DEFAULT_SHOW).dream.enabled  # the shipped default show dreams ...
+    assert result["offline_dream"] is False  # ... the offline target is for the dream off

@@ -8,7 +8,7 @@ import pytest
 
 from installation.look import self_similarity
 from installation.render.passes import RenderTarget
-from installation.render.pigment import PigmentFlow, PigmentParams
+from installation.render.pigment import PigmentFlow, PigmentParams, fill_magnification
 from installation.render.tone import ToneParams, TonePass, apply_tone
 from installation.render.window import write_image
 
@@ -118,10 +118,65 @@ def test_parts_that_are_off_are_compiled_out(gl):
     flow.render(1 / 30, replace(PigmentParams(), diffusion=0.0, smear=0.0, hue_spread=0.0, sheen=0.0, glint=0.0, bloom=0.0))
     flow.render(1 / 30, replace(PigmentParams(), diffusion=0.2))
     dye_variants = set(flow.dye_pass._passes)
-    output_variants = set(flow.output_pass._passes)
+    inject_variants = set(flow.inject_pass._passes)
     flow.release()
-    assert () in dye_variants and ("DIFFUSION", "SMEAR", "HUE") in dye_variants
-    assert () in output_variants and ("SHEEN", "BLOOM") in output_variants
+    assert dye_variants == {(), ("DIFFUSION", "SHEEN", "BLOOM")}
+    assert inject_variants == {(), ("HUE", "SMEAR")}
+
+
+def test_bloom_off_skips_its_passes_and_on_glows_around_a_bright_point(gl, monkeypatch):
+    ctx, library = gl
+    flow = PigmentFlow(library, (64, 64), fill_divisor=1)
+    drawn = []
+    for name in ("bloom_pass", "glow_pass"):
+        draw = getattr(flow, name).draw
+        monkeypatch.setattr(getattr(flow, name), "draw", lambda *a, _draw=draw, _name=name, **k: (drawn.append(_name), _draw(*a, **k)))
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[30:34, 30:34] = 255
+    texture = content_texture(ctx, image)
+    still = replace(STILL, inject=1.0, inject_gate=0.0, smear=0.0, hue_spread=0.0)
+    flow.push(texture, still)
+    pictures = {}
+    for bloom in (0.0, 3.0):
+        for _ in range(2):  # the glow is made from the dye so far: a frame late
+            out = flow.render(1 / 30, replace(still, bloom=bloom, bloom_threshold=0.1), ToneParams(black=0.0))
+        pictures[bloom] = np.frombuffer(out.read(), np.uint8).reshape(64, 64, 4)[..., :3].astype(float)
+        if bloom == 0.0:
+            assert drawn == []  # off: not drawn at all
+    flow.release()
+    texture.release()
+    assert drawn.count("bloom_pass") == 2 and drawn.count("glow_pass") == 2
+    ring = pictures[3.0][26:38, 38:42].mean() - pictures[0.0][26:38, 38:42].mean()  # 4-8 px beside the point
+    assert ring > 20
+
+
+def test_small_grids_are_fractions_of_the_render_size(gl):
+    _, library = gl
+    flow = PigmentFlow(library, (640, 360))
+    sizes = flow.velocity.grid, flow.fill.newest.size, flow.inject.size, flow.bloom_source.size
+    flow.release()
+    assert sizes == ((80, 45), (160, 90), (160, 90), (160, 90))
+
+
+@pytest.mark.parametrize("mode, tiles, zoom, expected", [
+    ("tiles", 10.0, 0.18, 90 / (10 * 0.18 * 58)),  # the shows: a 64 px frame, 3 px border, ~1:1
+    ("mirror", 2.0, 0.18, 90 / (2 * 58)),
+    ("cover", 1.0, 0.18, 90 / (58 * 9 / 16)),  # a square frame covering 16:9: its width spans it
+])
+def test_fill_magnification(mode, tiles, zoom, expected):
+    assert fill_magnification((64, 64), (160, 90), mode, tiles, zoom, 3.0) == pytest.approx(expected)
+
+
+def test_fill_samples_bicubic_only_where_it_magnifies(gl):
+    ctx, library = gl
+    flow = PigmentFlow(library, (640, 360))
+    texture = content_texture(ctx, sky(64, 64))
+    flow.push(texture, replace(PigmentParams(), fill_tiles=10.0, fill_zoom=0.18))  # ~0.9x: bilinear
+    flow.push(texture, replace(PigmentParams(), fill_tiles=2.0, fill_zoom=0.1))  # ~8x: bicubic
+    variants = set(flow.fill.pass_._passes)
+    flow.release()
+    texture.release()
+    assert variants == {("FILL_BILINEAR",), ()}
 
 
 def test_injection_mix_one_gives_the_content(gl):

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from installation.dream import dream_image, soft_add, tensor_to_uint8, uint8_to_tensor
-from installation.dreamers import load_dreamer, save_dreamer_file
+from installation.dreamers import load_dreamer, resnet_dreamer, save_dreamer_file
 from installation.live import Frame
 from installation.models.resnet import ResNet
 from installation.train.dreamer import (DreamerTrainError, TrainDreamerOptions, grouped_split, read_groups,
@@ -167,17 +167,25 @@ def test_bench_times_the_shipped_dreamer():
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="checkpoints/deepsky-resnet.dreamer.pt not shipped in this tree")
-def test_live_show_dreams_with_the_shipped_dreamer():
+@pytest.mark.parametrize("show", ["default", "live", "gallery", "audio-reactive"])
+def test_every_shipped_show_dreams_with_the_sky_dreamer_at_its_fine_layer(show):
     from installation.config import load_show
-    from installation.content import make_live_dreamer
+    from installation.content import dreamer_for_show
 
-    cfg = load_show(Path(__file__).resolve().parents[1] / "show_configs" / "live.toml", ["dream.enabled=true"])
-    d = cfg.dream
-    assert cfg.resolve(d.net) == SHIPPED
-    live = make_live_dreamer("cpu", str(cfg.resolve(d.net)), None, None, d.layer, 64, d.octaves, d.steps_per_frame)
+    cfg = load_show(Path(__file__).resolve().parents[1] / "show_configs" / f"{show}.toml")
+    assert cfg.dream.enabled and cfg.resolve(cfg.dream.net) == SHIPPED
+    live = dreamer_for_show(cfg, "cpu")
+    assert live.layer == "layer2"  # the show does not say: the dreamer's default, stride 8
     frame = np.asarray(Image.fromarray(np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8))
                        .resize((64, 64), Image.BICUBIC))
     out = frame
     for _ in range(4):
         out = live.step(frame, Frame.from_values({"dream.strength": 1.0}).dream)
     assert out.shape == frame.shape and np.abs(out.astype(int) - frame.astype(int)).mean() > 0.5
+
+
+def test_a_resnet_dreams_at_stride_8_by_default():
+    with pytest.warns(UserWarning, match="random"):
+        d = resnet_dreamer(18)
+    act = d(torch.zeros(1, 3, 64, 64), [d.default_layer])[d.default_layer]
+    assert d.default_layer == "layer2" and act.shape[-2:] == (8, 8)

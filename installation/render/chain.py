@@ -221,7 +221,7 @@ class ShaderChain:
             self.pigment.push(self._newest.texture, params)
             self._pigment_push = False
         if self.upscale is None:  # drawn at the output size: straight into the output
-            self.pigment.render(dt, params, params_from(ToneParams, frame.tone), content_mix, into=self._output.framebuffer)
+            self.pigment.render(dt, params, params_from(ToneParams, frame.tone), content_mix, into=self._output.texture)
         else:
             toned = self.pigment.render(dt, params, params_from(ToneParams, frame.tone), content_mix)
             self.upscale.render(self._output.framebuffer, toned)

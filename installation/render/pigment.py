@@ -1,6 +1,8 @@
 """Pigment flow: GAN frames injected as dye into a live velocity field, advected, lit, bloomed and toned.
 
-One frame (`PigmentFlow.render`) is three draws, every texture's uv GL-style ((0, 0) bottom-left):
+One frame (`PigmentFlow.render`), every texture's uv GL-style ((0, 0) bottom-left). On
+llvmpipe each texture tap at the dye's size costs ~1 ms a frame (640x360), so the per-pixel
+work is done on the small grids and the dye pass keeps to four taps:
 
     push(content)  (only when a new generator frame arrives)
         pigment_fill.frag: crop the frame's edge rows, fill the fill size (cover / random
@@ -9,12 +11,14 @@ One frame (`PigmentFlow.render`) is three draws, every texture's uv GL-style ((0
         pigment_velocity.frag: advect itself, relax towards wind + curl noise + vortices, kick
         with queued impulses; z: the hue field. Optional projection (off by default; it does
         not pay here: the target field is divergence-free already)
-    dye (render size, RGBA16F ping-pong)
-        pigment_dye.frag: advection, optional diffusion, decay + fade to black, injection of
-        the crossfaded fill gated by its brightness; alpha = the bright excess
-    output (output size, RGBA8): pigment_output.frag: sheen + bloom (from the dye's mipmaps,
-        built only when bloom is on) + filmic tone; drawn at the output size, so it is the
-        upscale too
+    injection (fill size): pigment_inject.frag: the crossfaded fill, hue-turned, times its
+        brightness gate, smeared along the frame's path: premultiplied content and mix
+    glow (a quarter of the render size, only when bloom is on): pigment_bloom.frag, 4x4 block
+        means of the dye so far, its mipmaps, then pigment_glow.frag: near + wide bloom
+    dye and picture (render size; one pass, two outputs): pigment_dye.frag: advection,
+        optional diffusion, decay + fade to black, the injection mixed in -> the dye (RGBA16F
+        ping-pong; alpha = the bright excess); then sheen + glow + filmic tone -> the
+        picture (RGBA8)
 
 Velocity is in output heights per second (x measured in heights), y up. Time integrates on
 the CPU (phases wrap), so a live change of speed bends the motion instead of jumping it.
@@ -36,6 +40,8 @@ NOISE_Z_PERIOD = 256  # as shaders/common/noise.glsl
 MAX_IMPULSES = 8  # as pigment_velocity.frag's impulses[]
 MAX_VORTICES = 6  # as pigment_velocity.frag's vortices[]
 FILL_MODES = {"cover": 0, "tiles": 1, "mirror": 2}
+BLOOM_LEVEL = 2  # the bloom source is the dye's mip level 2 ...
+BLOOM_DIVISOR = 2 ** BLOOM_LEVEL  # ... a quarter of its size
 REFERENCE_FPS = 60.0  # `inject` is the mix per frame at this rate; other rates get the same mix per second
 
 
@@ -84,7 +90,7 @@ class PigmentParams:
     glint: float = live_param(0.5, 0.0, 2.0, "specular glints on the relief")
     bloom: float = live_param(2.5, 0.0, 4.0, "bloom on bright points")
     bloom_threshold: float = live_param(0.1, 0.0, 1.0, "dye value above which it blooms")
-    bloom_spread: int = live_param(2, 0, 5, "bloom radius: the dye mip level of the near glow (the wide one is 2 levels up)")
+    bloom_spread: int = live_param(2, 2, 5, "bloom radius: the dye mip level of the near glow (the wide one is 2 levels up)")
 
     def clamped(self) -> "PigmentParams":
         return clamp_params(self)
@@ -124,12 +130,30 @@ class _Variants:
             p.release()
 
 
+def fill_magnification(content_size: tuple[int, int], fill_size: tuple[int, int], mode: str, tiles: float,
+                       zoom: float, border: float) -> float:
+    """Fill pixels per content pixel (as common/fill.glsl's `fill_sample` maps them): how far
+    the fill magnifies the generator's frame."""
+    inner_w, inner_h = (max(s - 2.0 * border, 1.0) for s in content_size)
+    if mode == "tiles":  # a cell of 1 / tiles output heights shows `zoom` content heights
+        heights = tiles * zoom
+    elif mode == "mirror":  # `tiles` copies span the height
+        heights = tiles
+    else:  # cover: the whole frame, its longer side cropped
+        heights = min(inner_w / inner_h / (fill_size[0] / fill_size[1]), 1.0)
+    return fill_size[1] / (heights * inner_h)
+
+
+# Above this magnification the fill samples bicubic; below it one bilinear tap (4x cheaper).
+BICUBIC_ABOVE = 1.5
+
+
 class ContentFill:
     """The last two generator frames, each filled to `size` (pigment_fill.frag); swaps on push."""
 
     def __init__(self, library: ShaderLibrary, size: tuple[int, int], dtype: str = "f1"):
         self.ctx = library.ctx
-        self.pass_ = _Pass(library, "pigment_fill.frag")
+        self.pass_ = _Variants(library, "pigment_fill.frag")
         self.previous = _target(self.ctx, size, dtype)
         self.newest = _target(self.ctx, size, dtype)
         for t in (self.previous, self.newest):
@@ -146,7 +170,9 @@ class ContentFill:
         p = params.clamped()
         filt = content.filter
         content.filter = (moderngl.LINEAR, moderngl.LINEAR)  # the bicubic's taps are bilinear
-        self.pass_.draw(self.newest.framebuffer, {"content": content}, fill_mode=FILL_MODES[mode],
+        magnification = fill_magnification(content.size, self.newest.size, mode, p.fill_tiles, p.fill_zoom, p.fill_border)
+        variant = () if magnification > BICUBIC_ABOVE else ("FILL_BILINEAR",)
+        self.pass_.draw(variant, self.newest.framebuffer, {"content": content}, fill_mode=FILL_MODES[mode],
                         tiles=p.fill_tiles, border=p.fill_border, zoom=p.fill_zoom,
                         sharpness=p.fill_sharpness, seed=float(int(p.fill_seed)))
         self.newest.texture.build_mipmaps()
@@ -247,33 +273,42 @@ class PigmentFlow:
     """The whole pigment stage at a fixed size. Per frame: `push(content)` when a new generator
     frame arrives, `impulse(...)` whenever, `render(dt, params, tone, content_mix)` once.
 
-    size: the dye's size (the chain's work size). output_size: the toned output's size
-    (default `size`; the chain's present pass can upscale). fill: 'tiles', 'cover' or 'mirror'.
+    size: the dye's and the toned output's size (the chain's work size; its present pass
+    upscales). fill: 'tiles', 'cover' or 'mirror'.
     fill_divisor: the filled content is size / fill_divisor (it is smooth: 4 keeps a 64 px frame at
-    about 2 fill pixels per content pixel in "tiles", and costs a sixteenth of the full size).
+    about 1-2 fill pixels per content pixel in "tiles", and costs a sixteenth of the full size).
     grid_divisor: the velocity grid is size / grid_divisor."""
 
-    def __init__(self, library: ShaderLibrary, size: tuple[int, int], output_size: tuple[int, int] | None = None,
-                 fill: str = "tiles", fill_divisor: int = 4, grid_divisor: int = 8, dye_dtype: str = "f2"):
+    def __init__(self, library: ShaderLibrary, size: tuple[int, int], fill: str = "tiles",
+                 fill_divisor: int = 4, grid_divisor: int = 8, dye_dtype: str = "f2"):
         if fill not in FILL_MODES:
             raise ValueError(f"fill must be one of {', '.join(FILL_MODES)}; got {fill!r}")
         self.ctx = library.ctx
         self.size = (int(size[0]), int(size[1]))
-        self.output_size = tuple(output_size) if output_size else self.size
         self.aspect = self.size[0] / self.size[1]
         self.fill_mode = fill
         small = lambda d: (max(2, round(self.size[0] / d)), max(2, round(self.size[1] / d)))  # noqa: E731
         self.fill = ContentFill(library, small(fill_divisor))
         self.velocity = VelocityField(library, small(grid_divisor))
+        # Premultiplied, so float: a faint mix times a faint colour would vanish in 8 bits.
+        self.inject = _target(self.ctx, self.fill.newest.size, "f2")
         self._dye = [_target(self.ctx, self.size, dye_dtype) for _ in range(2)]
         for t in self._dye:
             t.clear()
-            # Mipmapped: the bloom reads its levels (textureLod); every other read is level 0.
-            t.texture.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
-            t.texture.build_mipmaps(0, 0)  # max level 0: complete without mipmaps until bloom builds them
-        self.output = _target(self.ctx, self.output_size, "f1")
+        self.bloom_source = _target(self.ctx, small(BLOOM_DIVISOR), dye_dtype)
+        self.bloom_source.clear()
+        self.bloom_source.texture.filter = (moderngl.LINEAR_MIPMAP_NEAREST, moderngl.LINEAR)  # whole levels
+        self.bloom_source.texture.build_mipmaps()
+        self.glow = _target(self.ctx, self.bloom_source.size, dye_dtype)
+        self.glow.clear()
+        self.output = _target(self.ctx, self.size, "f1")
+        self.inject_pass = _Variants(library, "pigment_inject.frag")
         self.dye_pass = _Variants(library, "pigment_dye.frag")
-        self.output_pass = _Variants(library, "pigment_output.frag")
+        self.bloom_pass = _Pass(library, "pigment_bloom.frag")
+        self.glow_pass = _Pass(library, "pigment_glow.frag")
+        # The dye pass draws the new dye and the picture at once: one framebuffer per
+        # (dye texture, picture texture) pair it has drawn into.
+        self._framebuffers: dict[tuple[int, int], moderngl.Framebuffer] = {}
         self._impulses: list[tuple[float, float, float, float]] = []
         self._pushed = False
 
@@ -298,11 +333,18 @@ class PigmentFlow:
     def dye(self) -> moderngl.Texture:
         return self._dye[0].texture
 
+    def _dye_and_picture(self, dye: moderngl.Texture, picture: moderngl.Texture) -> moderngl.Framebuffer:
+        key = (dye.glo, picture.glo)
+        if key not in self._framebuffers:
+            if picture.size != self.size:
+                raise ValueError(f"the pigment draws at its size {self.size}; got a target of {picture.size}")
+            self._framebuffers[key] = self.ctx.framebuffer(color_attachments=[dye, picture])
+        return self._framebuffers[key]
+
     def render(self, dt: float, params: PigmentParams, tone: ToneParams | None = None,
-               content_mix: float = 1.0, into: moderngl.Framebuffer | None = None) -> moderngl.Texture | None:
-        """Advance the flow by dt seconds and draw the toned output; returns the output texture (RGBA8),
-        or, with `into` (a framebuffer of the output size, e.g. the chain's own output), draws
-        into that instead (no copy) and returns None."""
+               content_mix: float = 1.0, into: moderngl.Texture | None = None) -> moderngl.Texture:
+        """Advance the flow by dt seconds and draw the toned picture (RGBA8, the pigment's size)
+        into `into` (e.g. the chain's own output: no copy) or into its own texture; returns it."""
         p = params.clamped()
         tone = tone or ToneParams()
         dt = min(max(float(dt), 0.0), 0.1)  # a stall must not throw the dye across the screen
@@ -310,31 +352,36 @@ class PigmentFlow:
         self._impulses = []
         frames = dt * REFERENCE_FPS
         inject_alpha = 1.0 - (1.0 - p.inject) ** frames if p.inject < 1.0 else 1.0
+        inject_parts = tuple(name for name, on in (("HUE", p.hue_spread != 0.0), ("SMEAR", p.smear > 0.0)) if on)
+        self.inject_pass.draw(
+            inject_parts, self.inject.framebuffer,
+            {"fill_previous": self.fill.previous.texture, "fill_newest": self.fill.newest.texture,
+             "velocity": self.velocity.texture},
+            content_mix=float(min(max(content_mix, 0.0), 1.0)), inject_alpha=inject_alpha,
+            inject_gate=p.inject_gate, gate_range=(p.gate_low, max(p.gate_high, p.gate_low + 1e-3)),
+            hue_spread=p.hue_spread, smear=p.smear, dt_speed=dt * p.speed,
+        )
         src, dst = self._dye
-        dye_parts = tuple(name for name, on in (("DIFFUSION", p.diffusion != 0.0), ("SMEAR", p.smear > 0.0),
-                                                ("HUE", p.hue_spread != 0.0)) if on)
+        if p.bloom > 0.0:  # the glow of the dye so far (a frame late: it is wide, that does not show)
+            near = int(p.bloom_spread) - BLOOM_LEVEL  # the source's level 0 is the dye's level 2
+            self.bloom_pass.draw(self.bloom_source.framebuffer, {"dye": src.texture})
+            self.bloom_source.texture.build_mipmaps(0, near + 2)
+            self.glow_pass.draw(self.glow.framebuffer, {"bloom_source": self.bloom_source.texture},
+                                bloom_lods=(float(near), near + 2.0))
+        picture = into if into is not None else self.output.texture
+        parts = tuple(name for name, on in (("DIFFUSION", p.diffusion != 0.0),
+                                            ("SHEEN", p.sheen != 0.0 or p.glint != 0.0),
+                                            ("BLOOM", p.bloom > 0.0)) if on)
         self.dye_pass.draw(
-            dye_parts, dst.framebuffer,
-            {"previous_dye": src.texture, "velocity": self.velocity.texture,
-             "fill_previous": self.fill.previous.texture, "fill_newest": self.fill.newest.texture},
-            content_mix=float(min(max(content_mix, 0.0), 1.0)), dt_speed=dt * p.speed,
-            diffusion=p.diffusion, decay_factor=math.exp(-p.decay * dt), fade=p.fade * dt,
-            inject_alpha=inject_alpha, inject_gate=p.inject_gate,
-            gate_range=(p.gate_low, max(p.gate_high, p.gate_low + 1e-3)),
-            hue_spread=p.hue_spread, smear=p.smear, bloom_threshold=p.bloom_threshold,
+            parts, self._dye_and_picture(dst.texture, picture),
+            {"previous_dye": src.texture, "velocity": self.velocity.texture, "inject": self.inject.texture,
+             "glow": self.glow.texture},
+            dt_speed=dt * p.speed, diffusion=p.diffusion, decay_factor=math.exp(-p.decay * dt), fade=p.fade * dt,
+            bloom_threshold=p.bloom_threshold, sheen=p.sheen, sheen_height=p.sheen_height, glint=p.glint,
+            bloom=p.bloom, **tone.uniforms(),
         )
         self._dye = [dst, src]
-        near = int(p.bloom_spread)
-        if p.bloom > 0.0:  # the bloom reads two mip levels of the dye; none built when it is off
-            dst.texture.build_mipmaps(0, near + 2)
-        output_parts = tuple(name for name, on in (("SHEEN", p.sheen != 0.0 or p.glint != 0.0),
-                                                   ("BLOOM", p.bloom > 0.0)) if on)
-        self.output_pass.draw(
-            output_parts, into if into is not None else self.output.framebuffer, {"dye": self.dye},
-            sheen=p.sheen, sheen_height=p.sheen_height, glint=p.glint, bloom=p.bloom,
-            bloom_lods=(float(near), near + 2.0), **tone.uniforms(),
-        )
-        return None if into is not None else self.output.texture
+        return picture
 
     def read_dye(self) -> np.ndarray:
         """The dye [h, w, 3] float32, row 0 = bottom (GL order)."""
@@ -344,7 +391,9 @@ class PigmentFlow:
     def release(self) -> None:
         self.fill.release()
         self.velocity.release()
-        for t in (*self._dye, self.output):
+        for fb in self._framebuffers.values():
+            fb.release()
+        for t in (self.inject, *self._dye, self.bloom_source, self.glow, self.output):
             t.release()
-        for s in (self.dye_pass, self.output_pass):
+        for s in (self.inject_pass, self.dye_pass, self.bloom_pass, self.glow_pass):
             s.release()
