@@ -40,7 +40,7 @@ def handler_table(show) -> dict[str, Callable]:
         from PIL import Image
 
         path = Path(f"screenshot-{time.strftime('%Y%m%d-%H%M%S')}.png")
-        Image.fromarray(show.window.read()).save(path)
+        Image.fromarray(show.chain.read_rgba()[..., :3]).save(path)  # the show's size, as a recording has it
         log.info("screenshot: %s", path)
 
     def quit() -> None:

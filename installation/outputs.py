@@ -58,9 +58,14 @@ class Outputs:
         """Before the first frame: a missing runtime raises one line here, never mid-show."""
         self.video = open_video_outputs(cfg, opt)
 
+    def reads_back(self, on_frame: Callable | None = None) -> bool:
+        """Whether this frame is read back (write() below); if not, the chain may skip its
+        full-size upscale and leave the scaling to the window."""
+        return self.recording.active or bool(self.video) or on_frame is not None
+
     def write(self, k: int, read_rgba: Callable, on_frame: Callable | None = None) -> bool:
         """Frame k to everyone who takes it. Returns False when the recording failed (and was dropped)."""
-        if self.recording.active or self.video or on_frame is not None:
+        if self.reads_back(on_frame):
             # RGBA: a plain copy out of GL (an RGB read repacks every pixel, ~10x slower)
             pixels = self.guard("read", read_rgba)
             if pixels is not None:

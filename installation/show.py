@@ -220,7 +220,7 @@ class Show:
                         self.stats.content_frames += 1
                         self.timing.arrived(t)
                 mix = self.timing.mix(t, self.cfg.crossfade.enabled)
-                tex = self.guard("render", self.chain.render, p, t, mix)
+                tex = self.guard("render", self.chain.render, p, t, mix, self.outputs.reads_back(on_frame))
                 if tex is not None:  # else nothing is presented: the last good frame stays up
                     self.guard("present", self.window.present, tex)
                 recorded = self.outputs.write(k, self.chain.read_rgba, on_frame)  # False: the recording failed

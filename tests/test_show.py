@@ -176,3 +176,21 @@ def test_audio_onsets_push_the_pigment(tmp_path):
         show.run(frames=25)  # 2.5 s at 10 fps: about 5 onsets
     assert 3 <= len(pushes) <= 6
     assert all(0.2 <= x <= 0.8 and 0.2 <= y <= 0.8 and s == 1.0 for x, y, s in pushes)
+
+
+def test_the_upscale_is_skipped_only_when_nobody_reads_the_frame_back(tmp_path, monkeypatch):
+    path, overrides = tiny_show(tmp_path, ["show.render_scale=0.5", "pigment.enabled=true"])
+    with Show(load_show(path, overrides), ShowOptions(headless=True, offline=True)) as show:
+        show.run(frames=2)  # no recording, no outputs, no on_frame: the window scales the frame
+        assert show.window.read().shape == (12, 16, 3)
+        got = []
+        show.run(frames=1, on_frame=lambda k, px: got.append(px.copy()))
+        assert got[0].shape == (24, 32, 3) and show.window.read().shape == (24, 32, 3)  # read back: full size
+        show.run(frames=1)
+        monkeypatch.chdir(tmp_path)
+        show.actions.post("screenshot")
+        show.run(frames=1)
+    from PIL import Image
+
+    (shot,) = tmp_path.glob("screenshot-*.png")
+    assert Image.open(shot).size == (32, 24)  # the show's size, as a recording has it

@@ -5,10 +5,15 @@ Live chain (what shows and renders use; "fused"), 3 draws a frame at render_scal
     flow field (small texture) -> content (previous, newest) + swirl + flow + feedback
     (one draw, into the feedback history, at the internal size) -> grade (output size)
 
-`render_scale` < 1 runs the warp/feedback draw and the grade at that fraction of the output
-size, then one plain bilinear draw upscales the graded frame to the output (4 draws, 1 of
-them full size). Content frames are a few hundred pixels, so 0.5 loses little; it is the
-biggest lever on a software rasteriser (measured in `installation bench`).
+`render_scale` < 1 runs the warp/feedback draw and the grade (or the pigment flow) at that
+fraction of the output size, then one plain bilinear draw upscales the finished frame to the
+output (4 draws, 1 of them full size). Content frames are a few hundred pixels, so 0.5 loses
+little; it is the biggest lever on a software rasteriser (measured in `installation bench`).
+The upscale runs only for a frame someone reads back (recording, video outputs, on_frame:
+`render(full_size=True)`, `output`, `read_rgba`): otherwise render(full_size=False) hands the
+window the work-size frame, and the window's own draw to the screen scales it. A window the
+show's size would only have copied the upscaled frame (a blit), so that saves a full-size pass
+(~2 ms a frame at 720p in a glfw window on llvmpipe; ~3 ms fullscreen at 1080p).
 
 Reference chain (fused=False, or a shader folder without warp_feedback.frag /
 flow_field.frag), as it was before issue 8; tests compare the two:
@@ -158,6 +163,8 @@ class ShaderChain:
         self._pigment_push = False  # a content frame waits to be filled (with that frame's fill params)
         self._previous = _Content(ctx)
         self._newest = _Content(ctx)
+        self._finished = self._output.texture  # the last frame at the work size (the output's, at scale 1)
+        self._upscaled = True  # _output holds the last frame
         self._t: float | None = None
         self.swirl_phase = 0.0
         self.flow_phase = 0.0
@@ -196,10 +203,14 @@ class ShaderChain:
         self.swirl_phase %= 1.0  # cos(2 pi phase) has period 1
         self.flow_phase %= NOISE_Z_PERIOD  # the noise repeats along z
 
-    def render(self, frame, t: float, content_mix: float) -> moderngl.Texture:
-        """One output frame (width x height, RGBA8). `frame`: the live values (a config.Frame,
-        or a {'section.name': value} mapping whose missing keys take the schema's defaults);
-        content_mix: 0 shows the previous content frame, 1 the newest."""
+    def render(self, frame, t: float, content_mix: float, full_size: bool = True) -> moderngl.Texture:
+        """One frame, RGBA8. `frame`: the live values (a config.Frame, or a {'section.name': value}
+        mapping whose missing keys take the schema's defaults); content_mix: 0 shows the
+        previous content frame, 1 the newest.
+
+        full_size=False (render_scale < 1, and nobody reads this frame back): returns the
+        work-size frame and skips the upscale; the window scales it (bilinear) while drawing
+        it anyway. `output` and `read_rgba` still upscale it when asked, the same pixels."""
         if not isinstance(frame, Frame):
             frame = Frame.from_values(frame)
         if not math.isfinite(t):
@@ -207,25 +218,24 @@ class ShaderChain:
         dt = 0.0 if self._t is None or t < self._t else t - self._t
         self._advance_phases(frame.warp, t)
         if self.pigment is not None:
-            return self._render_pigment(frame, dt, content_mix)
-        fed = self._render_fused(frame, content_mix) if self.fused else self._render_reference(frame, content_mix)
-        graded = self._graded if self._graded is not None else self._output
-        self.grade.render(graded.framebuffer, fed, **vars(frame.grade))
-        if self.upscale is not None:  # graded at the work size: upscale it to the output
-            self.upscale.render(self._output.framebuffer, graded.texture)
-        return self._output.texture
+            self._finished = self._render_pigment(frame, dt, content_mix)
+        else:
+            fed = self._render_fused(frame, content_mix) if self.fused else self._render_reference(frame, content_mix)
+            graded = self._graded if self._graded is not None else self._output
+            self.grade.render(graded.framebuffer, fed, **vars(frame.grade))
+            self._finished = graded.texture
+        self._upscaled = self.upscale is None
+        return self.output if full_size else self._finished
 
     def _render_pigment(self, frame, dt: float, content_mix: float) -> moderngl.Texture:
         params = params_from(PigmentParams, frame.pigment)
         if self._pigment_push:
             self.pigment.push(self._newest.texture, params)
             self._pigment_push = False
+        tone = params_from(ToneParams, frame.tone)
         if self.upscale is None:  # drawn at the output size: straight into the output
-            self.pigment.render(dt, params, params_from(ToneParams, frame.tone), content_mix, into=self._output.texture)
-        else:
-            toned = self.pigment.render(dt, params, params_from(ToneParams, frame.tone), content_mix)
-            self.upscale.render(self._output.framebuffer, toned)
-        return self._output.texture
+            return self.pigment.render(dt, params, tone, content_mix, into=self._output.texture)
+        return self.pigment.render(dt, params, tone, content_mix)
 
     def _scales(self) -> tuple[tuple[float, float], tuple[float, float]]:
         return (fit_scale(self._previous.texture.size, self.size, self.fit, self.tiles),
@@ -248,12 +258,22 @@ class ShaderChain:
         )
         return self.feedback.render(self._content.texture, **vars(frame.feedback))
 
+    def _upscale_last(self) -> None:
+        """Bring the output up to date: upscale the last frame if render() skipped it."""
+        if not self._upscaled:
+            self.upscale.render(self._output.framebuffer, self._finished)
+            self._upscaled = True
+
     @property
     def output(self) -> moderngl.Texture:
+        """The last frame at the output size."""
+        self._upscale_last()
         return self._output.texture
 
     def read_rgba(self) -> np.ndarray:
-        """The last rendered frame as uint8 [height, width, 4], row 0 = top (window.read_rgba)."""
+        """The last rendered frame as uint8 [height, width, 4] at the output size, row 0 = top
+        (window.read_rgba)."""
+        self._upscale_last()
         return read_rgba(self._output.framebuffer)
 
     def reload_if_changed(self) -> list[str]:

@@ -107,8 +107,10 @@ class _Presenter:
             texture.ctx.copy_framebuffer(screen, self._framebuffer_of(texture))
             return
         screen.use()
-        screen.clear(0.0, 0.0, 0.0, 1.0)
-        screen.viewport = letterbox(texture.size, window_size)
+        viewport = letterbox(texture.size, window_size)
+        if viewport != (0, 0, *window_size):  # bars to paint black; a full draw covers every pixel
+            screen.clear(0.0, 0.0, 0.0, 1.0)
+        screen.viewport = viewport
         configure_texture(texture)
         self._pass.render(screen, texture)
         screen.viewport = (0, 0, *window_size)
