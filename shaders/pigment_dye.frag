@@ -12,10 +12,11 @@
 // gradient, taken with dFdx/dFdy: no extra taps; a diffuse term and a specular glint), plus
 // the bloom's glow (BLOOM: pigment_glow.frag, a quarter size, made from the previous frame's
 // dye: a frame late, which does not show in a wide glow), then the filmic tone of
-// common/tone.glsl.
+// common/tone.glsl, its exposure moved by the auto exposure (the glow's alpha).
 // On llvmpipe a texture tap here costs ~1 ms a frame at 640x360 and a pass ~1.5 ms more, so
 // this is one pass of four taps: velocity, dye, injection, glow.
-// Parts are compiled in by #define (PigmentFlow picks the variant): DIFFUSION, SHEEN, BLOOM.
+// Parts are compiled in by #define (PigmentFlow picks the variant): DIFFUSION, SHEEN, BLOOM
+// (the glow tap: on for the bloom or the auto exposure).
 // Off, they cost nothing (llvmpipe would run an untaken uniform branch anyway).
 // uv: GL, bottom-left. Velocity is in output heights per second, y up.
 #include "common/tone.glsl"
@@ -74,8 +75,11 @@ void main() {
         c += glint * h8 * h8 * h8 * (0.25 + c);  // h^40
     }
 #endif
+    Tone t = tone;
 #ifdef BLOOM
-    c += bloom * texture(glow, uv).rgb;
+    vec4 g = texture(glow, uv);
+    c += bloom * g.rgb;
+    t.exposure += g.a;  // the auto exposure's offset (pigment_glow.frag)
 #endif
-    frag_color = vec4(apply_tone(c, tone), 1.0);
+    frag_color = vec4(apply_tone(c, t), 1.0);
 }

@@ -150,6 +150,34 @@ def test_bloom_off_skips_its_passes_and_on_glows_around_a_bright_point(gl, monke
     assert ring > 20
 
 
+def picture_mean(gl, level, tone, frames=3):
+    """Mean of the toned picture of a uniform content of `level` (0..255) held as dye."""
+    flow = load(gl, np.full((32, 32, 3), level, np.uint8), STILL)
+    for _ in range(frames):  # the auto exposure reads the dye so far: a frame late
+        out = flow.render(1 / 30, STILL, tone)
+    picture = np.frombuffer(out.read(), np.uint8).reshape(32, 32, 4)[..., :3].astype(float)
+    flow.release()
+    return picture.mean()
+
+
+def test_auto_exposure_brings_dim_and_bright_dye_towards_its_target(gl):
+    fixed = ToneParams(black=0.0, palette=0.0, saturation=1.0)
+    auto = replace(fixed, auto_exposure=1.0, auto_target=0.1, auto_range=4.0)
+    dim_fixed, bright_fixed = picture_mean(gl, 12, fixed), picture_mean(gl, 200, fixed)
+    dim_auto, bright_auto = picture_mean(gl, 12, auto), picture_mean(gl, 200, auto)
+    target = picture_mean(gl, round(0.1 * 255 / 2 ** fixed.exposure), fixed)  # the dye whose mean is the target
+    assert bright_fixed - dim_fixed > 80  # fixed: 4 stops apart stay far apart
+    assert abs(dim_auto - target) < 3 and abs(bright_auto - target) < 3
+    assert dim_auto > dim_fixed + 30 and bright_auto < bright_fixed - 30
+
+
+def test_auto_exposure_moves_at_most_its_range(gl):
+    fixed = ToneParams(black=0.0, palette=0.0, saturation=1.0)
+    one_stop = replace(fixed, auto_exposure=1.0, auto_target=0.4, auto_range=1.0)
+    up_one = replace(fixed, exposure=fixed.exposure + 1.0)
+    assert picture_mean(gl, 12, one_stop) == pytest.approx(picture_mean(gl, 12, up_one), abs=1.5)
+
+
 def test_small_grids_are_fractions_of_the_render_size(gl):
     _, library = gl
     flow = PigmentFlow(library, (640, 360))

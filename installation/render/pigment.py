@@ -299,6 +299,7 @@ class PigmentFlow:
         self.bloom_source.clear()
         self.bloom_source.texture.filter = (moderngl.LINEAR_MIPMAP_NEAREST, moderngl.LINEAR)  # whole levels
         self.bloom_source.texture.build_mipmaps()
+        self._mean_lod = int(math.floor(math.log2(max(self.bloom_source.size))))  # its 1x1 level
         self.glow = _target(self.ctx, self.bloom_source.size, dye_dtype)
         self.glow.clear()
         self.output = _target(self.ctx, self.size, "f1")
@@ -362,16 +363,23 @@ class PigmentFlow:
             hue_spread=p.hue_spread, smear=p.smear, dt_speed=dt * p.speed,
         )
         src, dst = self._dye
-        if p.bloom > 0.0:  # the glow of the dye so far (a frame late: it is wide, that does not show)
+        tone = tone.clamped()
+        auto = tone.auto_exposure > 0.0 and tone.auto_range > 0.0
+        glow_on = p.bloom > 0.0 or auto
+        if glow_on:  # the glow of the dye so far (a frame late: it is wide, that does not show)
             near = int(p.bloom_spread) - BLOOM_LEVEL  # the source's level 0 is the dye's level 2
             self.bloom_pass.draw(self.bloom_source.framebuffer, {"dye": src.texture})
-            self.bloom_source.texture.build_mipmaps(0, near + 2)
+            # The auto exposure reads the last level (the dye's mean): the whole chain, which at
+            # a sixteenth of the pixels costs little more than the bloom's levels.
+            self.bloom_source.texture.build_mipmaps(0, self._mean_lod if auto else near + 2)
             self.glow_pass.draw(self.glow.framebuffer, {"bloom_source": self.bloom_source.texture},
-                                bloom_lods=(float(near), near + 2.0))
+                                bloom_lods=(float(near), near + 2.0), mean_lod=float(self._mean_lod),
+                                exposure=tone.exposure,
+                                auto_exposure=(tone.auto_exposure if auto else 0.0, tone.auto_target, tone.auto_range))
         picture = into if into is not None else self.output.texture
         parts = tuple(name for name, on in (("DIFFUSION", p.diffusion != 0.0),
                                             ("SHEEN", p.sheen != 0.0 or p.glint != 0.0),
-                                            ("BLOOM", p.bloom > 0.0)) if on)
+                                            ("BLOOM", glow_on)) if on)
         self.dye_pass.draw(
             parts, self._dye_and_picture(dst.texture, picture),
             {"previous_dye": src.texture, "velocity": self.velocity.texture, "inject": self.inject.texture,

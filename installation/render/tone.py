@@ -36,13 +36,18 @@ class ToneParams:
     highlight_r: float = live_param(1.5, 0.0, 2.0, "highlight tint, red")
     highlight_g: float = live_param(1.0, 0.0, 2.0, "highlight tint, green")
     highlight_b: float = live_param(0.6, 0.0, 2.0, "highlight tint, blue")
+    # Auto exposure (the pigment flow only; not part of the Tone struct): a deep-sky walk goes
+    # from a black star field to a nebula filling the frame, 3-4 stops brighter on average.
+    auto_exposure: float = live_param(0.0, 0.0, 1.0, "how far the exposure follows the dye's mean brightness towards auto_target (0 = fixed exposure, 1 = fully; pigment flow only)")
+    auto_target: float = live_param(0.08, 0.005, 0.5, "mean dye luma (after exposure) the auto exposure aims at")
+    auto_range: float = live_param(2.0, 0.0, 6.0, "most stops the auto exposure moves the exposure up or down")
 
     def clamped(self) -> "ToneParams":
         """A copy with every field inside its range."""
         return clamp_params(self)
 
     def uniforms(self, prefix: str = "tone") -> dict[str, object]:
-        """The GLSL `Tone` struct's members as uniform name -> value."""
+        """The GLSL `Tone` struct's members as uniform name -> value (auto exposure is the pigment glow pass's)."""
         p = self.clamped()
         return {
             f"{prefix}.exposure": p.exposure,
