@@ -2,15 +2,16 @@
 # Continue the deep-sky run (checkpoints/training/deepsky128-latest.pt) on a lent CUDA machine for
 # at most 9 minutes, and bring its state back. Three steps:
 #
-#   here:   bash benchmarks/gpu_train.sh pack       # .gpu/: the 559 photographs as <=256 px JPEGs (~9 MB),
+#   here:   bash benchmarks/gpu_train.sh pack       # .gpu/: the 559 photographs as <=256 px JPEGs (~6 MB),
 #                                                   # textures.json; .gpu is git-ignored (.git/info/exclude)
 #   there:  the device tool's run, carry [".gpu"], timeout_s 600:
 #           bash benchmarks/gpu_train.sh train      # builds the dataset, resumes, trains <= 9 min, writes $OUT
 #   here:   bash benchmarks/gpu_train.sh collect DIR   # DIR = the run's files_at: rejoins the state into
 #                                                   # runs/deepsky128/latest.pt (then resume here, or commit it)
 #
-# The working tree travels whole (64 MiB at most): the state (39 MB) plus the pack must fit, which is why
-# the pack holds small JPEG copies, not the 250 MB package. $OUT takes files of 16 MiB at most: the state
+# The working tree travels whole (64 MiB at most): the tracked tree (59 MB with the state and
+# deepsky128.pt) plus the pack must fit, which is why the pack holds small JPEG copies (quality 80:
+# 5.8 MB; at 90 it was 9 MB, over the limit), not the 250 MB package. $OUT takes files of 16 MiB at most: the state
 # comes back split in 15 MB parts. The figures (kimg/h there against here) go into checkpoints/README.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,7 +37,7 @@ src, dst = Path(sys.argv[1]), Path(sys.argv[2])
 for p in sorted(src.glob("*.png")):
     im = decode_rgb(p.read_bytes())
     im.thumbnail((256, 256), Image.LANCZOS)  # longer side <= 256: the pack must fit beside the state
-    im.save(dst / (p.stem + ".jpg"), quality=90)
+    im.save(dst / (p.stem + ".jpg"), quality=80)  # ~6 MB: beside the state and deepsky128.pt under 64 MiB
 EOF
     du -sh .gpu
     ;;
