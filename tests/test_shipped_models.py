@@ -15,8 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_the_default_show_plays_deepsky128():
     cfg = load_show(REPO / "show_configs" / "default.toml")
-    played = (Path(cfg.base_dir) / cfg.model.checkpoint).resolve()  # relative to the show file
-    assert played == (REPO / "checkpoints" / "deepsky128.pt").resolve()
+    assert cfg.resolve(cfg.model.checkpoint) == (REPO / "checkpoints" / "deepsky128.pt").resolve()
 
 
 def test_deepsky128_draws_its_picture_from_w_not_from_the_noise():
